@@ -1,0 +1,292 @@
+//! Binding: checks the input schema once against the columns a run needs, then turns
+//! each Arrow batch into a normalized [`Events`] batch (DESIGN "Bind"). All type
+//! juggling happens here.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::ArrowNativeType;
+use arrow_schema::{DataType, Schema, TimeUnit};
+use hashbrown::HashMap;
+
+use crate::columns::{Column, ColumnNames, ColumnNeeds};
+use crate::error::{Result, UserOpsError};
+use crate::events::{CodedStrings, Events, NULL_CODE};
+use crate::money::{decimal_to_micros, float_to_micros, MICROS_PER_UNIT};
+use crate::stats::ScanStats;
+use crate::time::{TimeZone, MICROS_PER_DAY};
+use crate::users::{map_keys, KeyKind, UserDict, ACCEPTED_KEY_TYPES};
+
+const ACCEPTED_TS: &str = "Timestamp (any unit, with or without time zone), Date32, Date64";
+const ACCEPTED_STRINGS: &str = "Utf8, LargeUtf8, Utf8View, Dictionary(_, Utf8)";
+const ACCEPTED_AMOUNT: &str = "Float64, Float32, Int64, Int32, Decimal128";
+
+/// Where each needed column is in the input schema. Built once per input.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    names: ColumnNames,
+    index: [Option<usize>; 6],
+    key_kind: KeyKind,
+    tz: TimeZone,
+    as_of: Option<i64>,
+}
+
+fn is_string_type(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(key, value) => key.is_integer() && is_string_type(value),
+        _ => false,
+    }
+}
+
+fn accepted(column: Column, data_type: &DataType) -> Option<&'static str> {
+    let ok = match column {
+        Column::UserId | Column::ReferrerId => KeyKind::of_type(data_type).is_some(),
+        Column::Ts => matches!(data_type, DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64),
+        Column::Event | Column::Channel => is_string_type(data_type),
+        Column::Amount => matches!(
+            data_type,
+            DataType::Float64 | DataType::Float32 | DataType::Int64 | DataType::Int32 | DataType::Decimal128(_, _)
+        ),
+    };
+    if ok {
+        return None;
+    }
+    Some(match column {
+        Column::UserId | Column::ReferrerId => ACCEPTED_KEY_TYPES,
+        Column::Ts => ACCEPTED_TS,
+        Column::Event | Column::Channel => ACCEPTED_STRINGS,
+        Column::Amount => ACCEPTED_AMOUNT,
+    })
+}
+
+impl Binding {
+    /// Checks `schema` for the columns in `needs` under the caller's `names`. A missing
+    /// required column or a column of an unsupported type is an error naming it.
+    /// `tz` places Date32/Date64 values (a date is the start of that local day);
+    /// rows after `as_of` (microseconds UTC) are left out and counted.
+    pub fn new(schema: &Schema, names: &ColumnNames, needs: ColumnNeeds, tz: &TimeZone, as_of: Option<i64>) -> Result<Self> {
+        let mut index = [None; 6];
+        let present = || schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
+        for column in needs.required.union(needs.optional).iter() {
+            let name = names.name(column);
+            match schema.index_of(name) {
+                Ok(i) => {
+                    let data_type = schema.field(i).data_type();
+                    if let Some(accepted) = accepted(column, data_type) {
+                        return Err(UserOpsError::UnsupportedType {
+                            column: name.to_string(),
+                            role: column.role(),
+                            found: data_type.to_string(),
+                            accepted,
+                        });
+                    }
+                    index[column as usize] = Some(i);
+                }
+                Err(_) if needs.required.contains(column) => {
+                    return Err(UserOpsError::MissingColumn { column: name.to_string(), role: column.role(), present: present() })
+                }
+                Err(_) => {}
+            }
+        }
+        let user_index = index[Column::UserId as usize].expect("user_id is always required");
+        let key_kind = KeyKind::of_type(schema.field(user_index).data_type()).expect("checked above");
+        if let Some(r) = index[Column::ReferrerId as usize] {
+            let found = KeyKind::of_type(schema.field(r).data_type()).expect("checked above");
+            if found != key_kind {
+                return Err(UserOpsError::MismatchedKeyKind {
+                    column: names.referrer_id.clone(),
+                    found: found.describe(),
+                    expected: key_kind.describe(),
+                });
+            }
+        }
+        Ok(Binding { names: names.clone(), index, key_kind, tz: tz.clone(), as_of })
+    }
+
+    /// The kind of user keys this input has.
+    pub fn key_kind(&self) -> KeyKind {
+        self.key_kind
+    }
+
+    /// Whether the input has `column` and the run reads it.
+    pub fn has(&self, column: Column) -> bool {
+        self.index[column as usize].is_some()
+    }
+
+    fn array<'a>(&self, batch: &'a RecordBatch, column: Column) -> Option<&'a ArrayRef> {
+        self.index[column as usize].map(|i| batch.column(i))
+    }
+
+    /// Normalizes one batch, interning its users (and referrers) into `users`, and
+    /// adds what it saw to `stats`.
+    pub fn normalize(&self, batch: &RecordBatch, users: &mut UserDict, stats: &mut ScanStats) -> Result<Events> {
+        users.set_kind(self.key_kind)?;
+        let n = batch.num_rows();
+        stats.batches += 1;
+        stats.rows_read += n as u64;
+        let user_col = self.array(batch, Column::UserId).expect("bound");
+        let user = map_keys(user_col.as_ref(), |k| users.intern(k))?;
+        let ts = timestamps(self.array(batch, Column::Ts).expect("bound"), &self.tz);
+
+        let mut keep = Vec::with_capacity(n);
+        for row in 0..n {
+            let ok = match (user[row], ts[row]) {
+                (None, _) => {
+                    stats.null_user_id += 1;
+                    false
+                }
+                (_, None) => {
+                    stats.null_ts += 1;
+                    false
+                }
+                (Some(_), Some(t)) if self.as_of.is_some_and(|a| t > a) => {
+                    stats.after_as_of += 1;
+                    false
+                }
+                (Some(_), Some(t)) => {
+                    stats.min_ts = Some(stats.min_ts.map_or(t, |m| m.min(t)));
+                    stats.max_ts = Some(stats.max_ts.map_or(t, |m| m.max(t)));
+                    true
+                }
+            };
+            keep.push(ok);
+        }
+        let all = keep.iter().all(|k| *k);
+        let filter = |row: &usize| all || keep[*row];
+        let kept = |v: Vec<Option<u32>>| -> Vec<u32> { (0..n).filter(filter).map(|r| v[r].unwrap_or(0)).collect() };
+
+        let event = self.array(batch, Column::Event).map(|a| code_strings(a)).transpose()?.map(|c| select_coded(c, &keep, all));
+        if let Some(e) = &event {
+            stats.null_event += e.codes.iter().filter(|c| **c == NULL_CODE).count() as u64;
+        }
+        let amount = match self.array(batch, Column::Amount) {
+            Some(a) => {
+                let values = amounts(a, &self.names.amount, stats)?;
+                Some((0..n).filter(filter).map(|r| values[r]).collect())
+            }
+            None => None,
+        };
+        let channel = self.array(batch, Column::Channel).map(|a| code_strings(a)).transpose()?.map(|c| select_coded(c, &keep, all));
+        let referrer = match self.array(batch, Column::ReferrerId) {
+            Some(a) => {
+                let refs = map_keys(a.as_ref(), |k| users.intern(k))?;
+                Some((0..n).filter(filter).map(|r| refs[r]).collect())
+            }
+            None => None,
+        };
+        let ts: Vec<i64> = (0..n).filter(filter).map(|r| ts[r].unwrap_or(0)).collect();
+        stats.rows_used += ts.len() as u64;
+        Ok(Events { user: kept(user), ts, event, amount, channel, referrer, user_count: users.len() })
+    }
+}
+
+fn select_coded(mut coded: CodedStrings, keep: &[bool], all: bool) -> CodedStrings {
+    if !all {
+        coded.codes = coded.codes.iter().zip(keep).filter(|(_, k)| **k).map(|(c, _)| *c).collect();
+    }
+    coded
+}
+
+/// Timestamps as UTC microseconds (`None` for null). A Date32/Date64 is the start of
+/// that calendar day in `tz`.
+fn timestamps(array: &ArrayRef, tz: &TimeZone) -> Vec<Option<i64>> {
+    fn scale<T: ArrowPrimitiveType<Native = i64>>(array: &ArrayRef, f: impl Fn(i64) -> i64) -> Vec<Option<i64>> {
+        array.as_primitive::<T>().iter().map(|v| v.map(&f)).collect()
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => scale::<TimestampSecondType>(array, |v| v.saturating_mul(1_000_000)),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => scale::<TimestampMillisecondType>(array, |v| v.saturating_mul(1_000)),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => scale::<TimestampMicrosecondType>(array, |v| v),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => scale::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000)),
+        DataType::Date32 => array.as_primitive::<Date32Type>().iter().map(|v| v.map(|d| tz.day_start(d))).collect(),
+        DataType::Date64 => array
+            .as_primitive::<Date64Type>()
+            .iter()
+            .map(|v| v.map(|ms| tz.day_start((ms * 1000).div_euclid(MICROS_PER_DAY) as i32)))
+            .collect(),
+        _ => unreachable!("checked by Binding::new"),
+    }
+}
+
+/// Amounts as micro-units. NaN and infinities are counted in `stats` (the run fails at
+/// finish with the total) and read as null meanwhile; a value too large is an error.
+fn amounts(array: &ArrayRef, column: &str, stats: &mut ScanStats) -> Result<Vec<Option<i64>>> {
+    let too_large = |v: String| UserOpsError::AmountOutOfRange { column: column.to_string(), value: v };
+    let mut floats = |values: &mut dyn Iterator<Item = Option<f64>>| -> Result<Vec<Option<i64>>> {
+        values
+            .map(|v| match v {
+                None => Ok(None),
+                Some(x) if !x.is_finite() => {
+                    stats.non_finite_amount += 1;
+                    Ok(None)
+                }
+                Some(x) => float_to_micros(x).map(Some).ok_or_else(|| too_large(x.to_string())),
+            })
+            .collect()
+    };
+    match array.data_type() {
+        DataType::Float64 => floats(&mut array.as_primitive::<Float64Type>().iter()),
+        DataType::Float32 => floats(&mut array.as_primitive::<Float32Type>().iter().map(|v| v.map(f64::from))),
+        DataType::Int64 => array
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(|x| x.checked_mul(MICROS_PER_UNIT).ok_or_else(|| too_large(x.to_string()))).transpose())
+            .collect(),
+        DataType::Int32 => Ok(array.as_primitive::<Int32Type>().iter().map(|v| v.map(|x| x as i64 * MICROS_PER_UNIT)).collect()),
+        DataType::Decimal128(_, scale) => {
+            let scale = *scale;
+            array
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .map(|v| v.map(|x| decimal_to_micros(x, scale).ok_or_else(|| too_large(x.to_string()))).transpose())
+                .collect()
+        }
+        _ => unreachable!("checked by Binding::new"),
+    }
+}
+
+/// Codes a string column against a batch-local dictionary.
+pub fn code_strings(array: &ArrayRef) -> Result<CodedStrings> {
+    fn from_iter<'a>(values: impl Iterator<Item = Option<&'a str>>) -> CodedStrings {
+        let mut lookup: HashMap<&'a str, u32> = HashMap::new();
+        let mut names = Vec::new();
+        let codes = values
+            .map(|v| match v {
+                None => NULL_CODE,
+                Some(s) => *lookup.entry(s).or_insert_with(|| {
+                    names.push(s.to_string());
+                    (names.len() - 1) as u32
+                }),
+            })
+            .collect();
+        CodedStrings { codes, names }
+    }
+    fn from_dict<K: ArrowDictionaryKeyType>(array: &ArrayRef) -> Result<CodedStrings> {
+        let dict = array.as_dictionary::<K>();
+        let values = code_strings(dict.values())?;
+        let codes = dict
+            .keys()
+            .iter()
+            .map(|k| k.and_then(|k| k.to_usize()).map_or(NULL_CODE, |k| values.codes[k]))
+            .collect();
+        Ok(CodedStrings { codes, names: values.names })
+    }
+    match array.data_type() {
+        DataType::Utf8 => Ok(from_iter(array.as_string::<i32>().iter())),
+        DataType::LargeUtf8 => Ok(from_iter(array.as_string::<i64>().iter())),
+        DataType::Utf8View => Ok(from_iter(array.as_string_view().iter())),
+        DataType::Dictionary(key, _) => match key.as_ref() {
+            DataType::Int8 => from_dict::<Int8Type>(array),
+            DataType::Int16 => from_dict::<Int16Type>(array),
+            DataType::Int32 => from_dict::<Int32Type>(array),
+            DataType::Int64 => from_dict::<Int64Type>(array),
+            DataType::UInt8 => from_dict::<UInt8Type>(array),
+            DataType::UInt16 => from_dict::<UInt16Type>(array),
+            DataType::UInt32 => from_dict::<UInt32Type>(array),
+            DataType::UInt64 => from_dict::<UInt64Type>(array),
+            other => Err(UserOpsError::InvalidOption { option: "columns", message: format!("dictionary key type {other}") }),
+        },
+        other => Err(UserOpsError::InvalidOption { option: "columns", message: format!("not a string column: {other}") }),
+    }
+}
