@@ -156,7 +156,7 @@ impl Binding {
         let filter = |row: &usize| all || keep[*row];
         let kept = |v: Vec<Option<u32>>| -> Vec<u32> { (0..n).filter(filter).map(|r| v[r].unwrap_or(0)).collect() };
 
-        let event = self.array(batch, Column::Event).map(|a| code_strings(a)).transpose()?.map(|c| select_coded(c, &keep, all));
+        let event = self.array(batch, Column::Event).map(code_strings).transpose()?.map(|c| select_coded(c, &keep, all));
         if let Some(e) = &event {
             stats.null_event += e.codes.iter().filter(|c| **c == NULL_CODE).count() as u64;
         }
@@ -167,7 +167,7 @@ impl Binding {
             }
             None => None,
         };
-        let channel = self.array(batch, Column::Channel).map(|a| code_strings(a)).transpose()?.map(|c| select_coded(c, &keep, all));
+        let channel = self.array(batch, Column::Channel).map(code_strings).transpose()?.map(|c| select_coded(c, &keep, all));
         let referrer = match self.array(batch, Column::ReferrerId) {
             Some(a) => {
                 let refs = map_keys(a.as_ref(), |k| users.intern(k))?;

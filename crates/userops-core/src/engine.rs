@@ -253,7 +253,7 @@ impl Analysis {
             Ok(partial)
         };
         let results: Vec<Result<Partial>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(&worker)).collect();
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|panic| Err(internal(&panic_message(&panic)))))

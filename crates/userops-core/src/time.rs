@@ -15,20 +15,15 @@ pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// The zone in which instants are bucketed into days, weeks and months.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TimeZone {
     /// Coordinated Universal Time (the default).
+    #[default]
     Utc,
     /// A fixed offset east of UTC, in seconds (from `+08:00`-style names).
     Fixed(i32),
     /// An IANA zone such as `Asia/Shanghai`, with its daylight-saving rules.
     Named(chrono_tz::Tz),
-}
-
-impl Default for TimeZone {
-    fn default() -> Self {
-        TimeZone::Utc
-    }
 }
 
 impl TimeZone {
