@@ -15,7 +15,7 @@ use crate::events::{CodedStrings, Events, NULL_CODE};
 use crate::money::{decimal_to_micros, float_to_micros, MICROS_PER_UNIT};
 use crate::stats::ScanStats;
 use crate::time::{TimeZone, MICROS_PER_DAY};
-use crate::users::{map_keys, KeyKind, UserDict, ACCEPTED_KEY_TYPES};
+use crate::users::{map_keys, KeyKind, KeyRef, UserDict, ACCEPTED_KEY_TYPES};
 
 const ACCEPTED_TS: &str = "Timestamp (any unit, with or without time zone), Date32, Date64";
 const ACCEPTED_STRINGS: &str = "Utf8, LargeUtf8, Utf8View, Dictionary(_, Utf8)";
@@ -125,86 +125,124 @@ impl Binding {
         let n = batch.num_rows();
         stats.batches += 1;
         stats.rows_read += n as u64;
-        let user_col = self.array(batch, Column::UserId).expect("bound");
-        let user = map_keys(user_col.as_ref(), |k| users.intern(k))?;
-        let ts = timestamps(self.array(batch, Column::Ts).expect("bound"), &self.tz);
+        let (user, user_valid) = intern_users(self.array(batch, Column::UserId).expect("bound"), users)?;
+        let ts_array = self.array(batch, Column::Ts).expect("bound");
+        let ts = timestamps(ts_array, &self.tz);
 
-        let mut keep = Vec::with_capacity(n);
-        for row in 0..n {
-            let ok = match (user[row], ts[row]) {
-                (None, _) => {
+        // Which rows to keep: only computed when some row is left out.
+        let late = |t: i64| self.as_of.is_some_and(|a| t > a);
+        let keep = if user_valid.is_some() || ts_array.null_count() > 0 || ts.iter().any(|t| late(*t)) {
+            let mut keep = Vec::with_capacity(n);
+            for row in 0..n {
+                let ok = if !user_valid.as_ref().is_none_or(|v| v[row]) {
                     stats.null_user_id += 1;
                     false
-                }
-                (_, None) => {
+                } else if ts_array.is_null(row) {
                     stats.null_ts += 1;
                     false
-                }
-                (Some(_), Some(t)) if self.as_of.is_some_and(|a| t > a) => {
+                } else if late(ts[row]) {
                     stats.after_as_of += 1;
                     false
-                }
-                (Some(_), Some(t)) => {
-                    stats.min_ts = Some(stats.min_ts.map_or(t, |m| m.min(t)));
-                    stats.max_ts = Some(stats.max_ts.map_or(t, |m| m.max(t)));
+                } else {
                     true
-                }
-            };
-            keep.push(ok);
+                };
+                keep.push(ok);
+            }
+            Some(keep)
+        } else {
+            None
+        };
+        let keep = keep.as_deref();
+        let ts = select(ts, keep);
+        if let (Some(lo), Some(hi)) = (ts.iter().min(), ts.iter().max()) {
+            stats.min_ts = Some(stats.min_ts.map_or(*lo, |m| m.min(*lo)));
+            stats.max_ts = Some(stats.max_ts.map_or(*hi, |m| m.max(*hi)));
         }
-        let all = keep.iter().all(|k| *k);
-        let filter = |row: &usize| all || keep[*row];
-        let kept = |v: Vec<Option<u32>>| -> Vec<u32> { (0..n).filter(filter).map(|r| v[r].unwrap_or(0)).collect() };
 
-        let event = self.array(batch, Column::Event).map(code_strings).transpose()?.map(|c| select_coded(c, &keep, all));
+        let event = self.array(batch, Column::Event).map(code_strings).transpose()?.map(|c| select_coded(c, keep));
         if let Some(e) = &event {
             stats.null_event += e.codes.iter().filter(|c| **c == NULL_CODE).count() as u64;
         }
         let amount = match self.array(batch, Column::Amount) {
-            Some(a) => {
-                let values = amounts(a, &self.names.amount, stats)?;
-                Some((0..n).filter(filter).map(|r| values[r]).collect())
-            }
+            Some(a) => Some(select(amounts(a, &self.names.amount, stats)?, keep)),
             None => None,
         };
-        let channel = self.array(batch, Column::Channel).map(code_strings).transpose()?.map(|c| select_coded(c, &keep, all));
+        let channel = self.array(batch, Column::Channel).map(code_strings).transpose()?.map(|c| select_coded(c, keep));
         let referrer = match self.array(batch, Column::ReferrerId) {
-            Some(a) => {
-                let refs = map_keys(a.as_ref(), |k| users.intern(k))?;
-                Some((0..n).filter(filter).map(|r| refs[r]).collect())
-            }
+            Some(a) => Some(select(map_keys(a.as_ref(), |k| users.intern(k))?, keep)),
             None => None,
         };
-        let ts: Vec<i64> = (0..n).filter(filter).map(|r| ts[r].unwrap_or(0)).collect();
         stats.rows_used += ts.len() as u64;
-        Ok(Events { user: kept(user), ts, event, amount, channel, referrer, user_count: users.len() })
+        Ok(Events { user: select(user, keep), ts, event, amount, channel, referrer, user_count: users.len() })
     }
 }
 
-fn select_coded(mut coded: CodedStrings, keep: &[bool], all: bool) -> CodedStrings {
-    if !all {
-        coded.codes = coded.codes.iter().zip(keep).filter(|(_, k)| **k).map(|(c, _)| *c).collect();
+/// The rows of `values` marked in `keep` (all of them when `keep` is `None`).
+fn select<T: Copy>(values: Vec<T>, keep: Option<&[bool]>) -> Vec<T> {
+    match keep {
+        None => values,
+        Some(keep) => values.into_iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| v).collect(),
     }
+}
+
+/// Dense user indices per row (0 for a null) and, when some are null, which are valid.
+/// Integer keys take a fast path that reuses the previous row's index when the key
+/// repeats, as it does in logs grouped by user.
+fn intern_users(array: &ArrayRef, users: &mut UserDict) -> Result<(Vec<u32>, Option<Vec<bool>>)> {
+    fn runs<K: Copy + PartialEq>(
+        keys: impl Iterator<Item = K>,
+        users: &mut UserDict,
+        key: impl Fn(K) -> KeyRef<'static>,
+    ) -> Result<Vec<u32>> {
+        let mut last: Option<(K, u32)> = None;
+        keys.map(|k| match last {
+            Some((prev, id)) if prev == k => Ok(id),
+            _ => {
+                let id = users.intern(key(k))?;
+                last = Some((k, id));
+                Ok(id)
+            }
+        })
+        .collect()
+    }
+    if array.null_count() == 0 {
+        match array.data_type() {
+            DataType::Int64 => {
+                return Ok((runs(array.as_primitive::<Int64Type>().values().iter().copied(), users, KeyRef::Int)?, None))
+            }
+            DataType::Int32 => {
+                let values = array.as_primitive::<Int32Type>().values().iter().map(|v| *v as i64);
+                return Ok((runs(values, users, KeyRef::Int)?, None));
+            }
+            DataType::UInt64 => {
+                return Ok((runs(array.as_primitive::<UInt64Type>().values().iter().copied(), users, KeyRef::UInt)?, None))
+            }
+            _ => {}
+        }
+    }
+    let ids = map_keys(array.as_ref(), |k| users.intern(k))?;
+    let valid = ids.iter().any(Option::is_none).then(|| ids.iter().map(Option::is_some).collect());
+    Ok((ids.into_iter().map(|id| id.unwrap_or(0)).collect(), valid))
+}
+
+fn select_coded(mut coded: CodedStrings, keep: Option<&[bool]>) -> CodedStrings {
+    coded.codes = select(coded.codes, keep);
     coded
 }
 
-/// Timestamps as UTC microseconds (`None` for null). A Date32/Date64 is the start of
-/// that calendar day in `tz`.
-fn timestamps(array: &ArrayRef, tz: &TimeZone) -> Vec<Option<i64>> {
-    fn scale<T: ArrowPrimitiveType<Native = i64>>(array: &ArrayRef, f: impl Fn(i64) -> i64) -> Vec<Option<i64>> {
-        array.as_primitive::<T>().iter().map(|v| v.map(&f)).collect()
+/// Timestamps as UTC microseconds (0 where null: the caller checks validity). A
+/// Date32/Date64 is the start of that calendar day in `tz`.
+fn timestamps(array: &ArrayRef, tz: &TimeZone) -> Vec<i64> {
+    fn scale<T: ArrowPrimitiveType<Native = i64>>(array: &ArrayRef, f: impl Fn(i64) -> i64) -> Vec<i64> {
+        array.as_primitive::<T>().values().iter().map(|v| f(*v)).collect()
     }
     match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => scale::<TimestampSecondType>(array, |v| v.saturating_mul(1_000_000)),
         DataType::Timestamp(TimeUnit::Millisecond, _) => scale::<TimestampMillisecondType>(array, |v| v.saturating_mul(1_000)),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => scale::<TimestampMicrosecondType>(array, |v| v),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => array.as_primitive::<TimestampMicrosecondType>().values().to_vec(),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => scale::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000)),
-        DataType::Date32 => array.as_primitive::<Date32Type>().iter().map(|v| v.map(|d| tz.day_start(d))).collect(),
-        DataType::Date64 => array
-            .as_primitive::<Date64Type>()
-            .iter()
-            .map(|v| v.map(|ms| tz.day_start((ms * 1000).div_euclid(MICROS_PER_DAY) as i32)))
-            .collect(),
+        DataType::Date32 => array.as_primitive::<Date32Type>().values().iter().map(|d| tz.day_start(*d)).collect(),
+        DataType::Date64 => scale::<Date64Type>(array, |ms| tz.day_start((ms.saturating_mul(1000)).div_euclid(MICROS_PER_DAY) as i32)),
         _ => unreachable!("checked by Binding::new"),
     }
 }
