@@ -97,7 +97,8 @@ pub struct Partial {
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct Header {
     version: u32,
-    plugins: Vec<(String, serde_json::Value)>,
+    /// `(plugin name, parameters with defaults filled in, result name)` per plugin.
+    plugins: Vec<(String, serde_json::Value, String)>,
     scan: ScanContext,
     columns: ColumnNames,
 }
@@ -294,7 +295,12 @@ impl Analysis {
     fn header(&self) -> Header {
         Header {
             version: FORMAT_VERSION,
-            plugins: self.specs.iter().zip(&self.canonical).map(|(s, p)| (s.name.clone(), p.clone())).collect(),
+            plugins: self
+                .specs
+                .iter()
+                .zip(&self.canonical)
+                .map(|(s, p)| (s.name.clone(), p.clone(), s.output.clone()))
+                .collect(),
             scan: self.options.scan.clone(),
             columns: self.options.columns.clone(),
         }
@@ -341,6 +347,52 @@ impl Analysis {
         Ok(Partial { users, states, stats })
     }
 
+    /// Rebuilds the analysis a partial state was made by (plugins, parameters, result
+    /// names, time zone, `as_of`, column names: all in its header) and reads the
+    /// state. This is how a driver finishes states made by workers it never configured.
+    pub fn from_partial_bytes(registry: &Registry, bytes: &[u8]) -> Result<(Analysis, Partial)> {
+        let sections = split_sections(bytes)?;
+        let header: Header = serde_json::from_slice(sections[0]).map_err(|e| UserOpsError::Decode(format!("header: {e}")))?;
+        let specs = header
+            .plugins
+            .into_iter()
+            .map(|(name, params, output)| PluginSpec { name, params, output, breakdown: None })
+            .collect();
+        let options = RunOptions { columns: header.columns, scan: header.scan, threads: 0 };
+        let analysis = Analysis::new(registry, specs, options)?;
+        let partial = analysis.partial_from_bytes(bytes)?;
+        Ok((analysis, partial))
+    }
+
+    /// Merges serialized partial states of one analysis (as a balanced tree) into one
+    /// serialized state. States of different plugins, parameters, options or format
+    /// versions are refused with an error naming the difference.
+    pub fn merge_bytes(registry: &Registry, states: &[&[u8]]) -> Result<Vec<u8>> {
+        let Some(first) = states.first() else {
+            return Err(UserOpsError::InvalidOption { option: "states", message: "no partial states to merge".into() });
+        };
+        let (analysis, head) = Analysis::from_partial_bytes(registry, first)?;
+        use rayon::prelude::*;
+        let mut parts = vec![head];
+        parts.extend(states[1..].par_iter().map(|b| analysis.partial_from_bytes(b)).collect::<Result<Vec<_>>>()?);
+        let merged = analysis.merge_all(parts)?;
+        analysis.partial_to_bytes(&merged)
+    }
+
+    /// Replaces the breakdown of the plugin whose result is `output` (e.g. labels given
+    /// only when finishing states made elsewhere).
+    pub fn set_breakdown(&mut self, output: &str, breakdown: Breakdown) -> Result<()> {
+        let i = self.specs.iter().position(|s| s.output == output).ok_or_else(|| UserOpsError::InvalidOption {
+            option: "breakdown",
+            message: format!("no result named `{output}` in this analysis"),
+        })?;
+        if !self.plugins[i].supports_breakdown() {
+            return Err(UserOpsError::param(&self.specs[i].name, "breakdown", "this metric takes no breakdown"));
+        }
+        self.specs[i].breakdown = Some(breakdown);
+        Ok(())
+    }
+
     /// Finishes a partial result into one table per plugin, keyed by result name, in
     /// the order the plugins were given. Segmenters used as breakdowns finish first.
     pub fn finish(&self, partial: Partial) -> Result<Vec<(String, RecordBatch)>> {
@@ -362,8 +414,16 @@ impl Analysis {
                     None => None,
                     Some(Breakdown::Table(batches)) => Some(UserLabels::from_batches(batches, "user_id", "segment", &users)?),
                     Some(Breakdown::Segmenter(source)) => {
-                        let j = self.specs.iter().position(|s| &s.output == source).expect("checked in new");
-                        let table = results[j].as_ref().expect("segmenters finish in round 0");
+                        let table = self
+                            .specs
+                            .iter()
+                            .position(|s| &s.output == source && s.breakdown.is_none())
+                            .and_then(|j| results[j].as_ref())
+                            .ok_or_else(|| {
+                                UserOpsError::InvalidBreakdown(format!(
+                                    "`{source}` is not a segmenter without a breakdown of its own in this analysis"
+                                ))
+                            })?;
                         Some(UserLabels::from_batches(std::slice::from_ref(table), "user_id", "segment", &users)?)
                     }
                 };

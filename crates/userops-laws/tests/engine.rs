@@ -103,3 +103,25 @@ fn results_carry_the_scan_counters() {
     assert_eq!(metadata["userops.null_user_id"], "1");
     assert_eq!(metadata["userops.rows_used"], "20");
 }
+
+#[test]
+fn serialized_states_merge_and_finish_without_the_original_analysis() {
+    let specs = vec![PluginSpec::new("rfm", json!({"bins": 4})), PluginSpec::new("concentration", json!({}))];
+    let a = analysis(specs, RunOptions::default()).unwrap();
+    let all = rows();
+    let expected = a.finish(a.scan_batches(&schema(), &[to_batch(&all)]).unwrap()).unwrap();
+    let states: Vec<Vec<u8>> = all
+        .chunks(6)
+        .map(|c| a.partial_to_bytes(&a.scan_batches(&schema(), &[to_batch(c)]).unwrap()).unwrap())
+        .collect();
+    let refs: Vec<&[u8]> = states.iter().map(|s| s.as_slice()).collect();
+    let merged = Analysis::merge_bytes(userops_laws::registry(), &refs).unwrap();
+    let (rebuilt, partial) = Analysis::from_partial_bytes(userops_laws::registry(), &merged).unwrap();
+    assert_eq!(rebuilt.finish(partial).unwrap(), expected);
+
+    let other = analysis(vec![PluginSpec::new("rfm", json!({}))], RunOptions::default()).unwrap();
+    let foreign = other.partial_to_bytes(&other.new_partial()).unwrap();
+    let err = Analysis::merge_bytes(userops_laws::registry(), &[&merged, &foreign]).err().unwrap();
+    assert!(matches!(err, UserOpsError::IncompatibleStates(_)), "{err}");
+    assert!(Analysis::merge_bytes(userops_laws::registry(), &[]).is_err());
+}
