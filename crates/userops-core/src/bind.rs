@@ -29,6 +29,7 @@ pub struct Binding {
     key_kind: KeyKind,
     tz: TimeZone,
     as_of: Option<i64>,
+    events: Option<Vec<String>>,
 }
 
 fn is_string_type(data_type: &DataType) -> bool {
@@ -101,7 +102,15 @@ impl Binding {
                 });
             }
         }
-        Ok(Binding { names: names.clone(), index, key_kind, tz: tz.clone(), as_of })
+        Ok(Binding { names: names.clone(), index, key_kind, tz: tz.clone(), as_of, events: None })
+    }
+
+    /// Passes on only rows whose event is in `events` (`None`: every row). Rows of other
+    /// events still count in the scan counters and the end of data D, but their users
+    /// are not looked up: the plugins of the run declared they never read them.
+    pub fn with_event_filter(mut self, events: Option<Vec<String>>) -> Self {
+        self.events = events.filter(|_| self.has(Column::Event));
+        self
     }
 
     /// The kind of user keys this input has.
@@ -125,55 +134,69 @@ impl Binding {
         let n = batch.num_rows();
         stats.batches += 1;
         stats.rows_read += n as u64;
-        let (user, user_valid) = intern_users(self.array(batch, Column::UserId).expect("bound"), users)?;
+        let user_array = self.array(batch, Column::UserId).expect("bound");
         let ts_array = self.array(batch, Column::Ts).expect("bound");
         let ts = timestamps(ts_array, &self.tz);
 
-        // Which rows to keep: only computed when some row is left out.
+        // 1. Valid rows: a user, a timestamp, not after as_of. Only computed when some row is not.
         let late = |t: i64| self.as_of.is_some_and(|a| t > a);
-        let keep = if user_valid.is_some() || ts_array.null_count() > 0 || ts.iter().any(|t| late(*t)) {
-            let mut keep = Vec::with_capacity(n);
-            for row in 0..n {
-                let ok = if !user_valid.as_ref().is_none_or(|v| v[row]) {
+        let mut keep = None;
+        if user_array.null_count() > 0 || ts_array.null_count() > 0 || ts.iter().any(|t| late(*t)) {
+            let mut valid = Vec::with_capacity(n);
+            for (row, t) in ts.iter().enumerate() {
+                valid.push(if user_array.is_null(row) {
                     stats.null_user_id += 1;
                     false
                 } else if ts_array.is_null(row) {
                     stats.null_ts += 1;
                     false
-                } else if late(ts[row]) {
+                } else if late(*t) {
                     stats.after_as_of += 1;
                     false
                 } else {
                     true
-                };
-                keep.push(ok);
+                });
             }
-            Some(keep)
-        } else {
-            None
-        };
-        let keep = keep.as_deref();
-        let ts = select(ts, keep);
-        if let (Some(lo), Some(hi)) = (ts.iter().min(), ts.iter().max()) {
-            stats.min_ts = Some(stats.min_ts.map_or(*lo, |m| m.min(*lo)));
-            stats.max_ts = Some(stats.max_ts.map_or(*hi, |m| m.max(*hi)));
+            keep = Some(valid);
         }
+        let is_valid = |keep: &Option<Vec<bool>>, row: usize| keep.as_ref().is_none_or(|k| k[row]);
+        let valid_ts = (0..n).filter(|r| is_valid(&keep, *r)).map(|r| ts[r]);
+        let (lo, hi, count) = valid_ts.fold((i64::MAX, i64::MIN, 0u64), |(lo, hi, c), t| (lo.min(t), hi.max(t), c + 1));
+        if count > 0 {
+            stats.min_ts = Some(stats.min_ts.map_or(lo, |m| m.min(lo)));
+            stats.max_ts = Some(stats.max_ts.map_or(hi, |m| m.max(hi)));
+        }
+        stats.rows_used += count;
 
-        let event = self.array(batch, Column::Event).map(code_strings).transpose()?.map(|c| select_coded(c, keep));
+        // 2. Events: null names counted over valid rows; rows of unread events left out.
+        let mut event = self.array(batch, Column::Event).map(code_strings).transpose()?;
         if let Some(e) = &event {
-            stats.null_event += e.codes.iter().filter(|c| **c == NULL_CODE).count() as u64;
+            stats.null_event += (0..n).filter(|r| is_valid(&keep, *r) && e.codes[*r] == NULL_CODE).count() as u64;
+            if let Some(wanted) = &self.events {
+                let member = e.membership(wanted);
+                keep = Some((0..n).map(|r| is_valid(&keep, r) && e.is_member(&member, r)).collect());
+            }
+        }
+        let keep = keep.as_deref();
+
+        // 3. Users and the other columns, for the rows passed on only.
+        let user = intern_keys(user_array, keep, users)?.into_iter().map(|u| u.unwrap_or(0)).collect();
+        let referrer = match self.array(batch, Column::ReferrerId) {
+            Some(a) => Some(intern_keys(a, keep, users)?),
+            None => None,
+        };
+        if let Some(e) = event.as_mut() {
+            e.codes = select(std::mem::take(&mut e.codes), keep);
         }
         let amount = match self.array(batch, Column::Amount) {
             Some(a) => Some(select(amounts(a, &self.names.amount, stats)?, keep)),
             None => None,
         };
-        let channel = self.array(batch, Column::Channel).map(code_strings).transpose()?.map(|c| select_coded(c, keep));
-        let referrer = match self.array(batch, Column::ReferrerId) {
-            Some(a) => Some(select(map_keys(a.as_ref(), |k| users.intern(k))?, keep)),
-            None => None,
-        };
-        stats.rows_used += ts.len() as u64;
-        Ok(Events { user: select(user, keep), ts, event, amount, channel, referrer, user_count: users.len() })
+        let channel = self.array(batch, Column::Channel).map(code_strings).transpose()?.map(|mut c| {
+            c.codes = select(c.codes, keep);
+            c
+        });
+        Ok(Events { user, ts: select(ts, keep), event, amount, channel, referrer, user_count: users.len() })
     }
 }
 
@@ -185,49 +208,99 @@ fn select<T: Copy>(values: Vec<T>, keep: Option<&[bool]>) -> Vec<T> {
     }
 }
 
-/// Dense user indices per row (0 for a null) and, when some are null, which are valid.
-/// Integer keys take a fast path that reuses the previous row's index when the key
-/// repeats, as it does in logs grouped by user.
-fn intern_users(array: &ArrayRef, users: &mut UserDict) -> Result<(Vec<u32>, Option<Vec<bool>>)> {
-    fn runs<K: Copy + PartialEq>(
-        keys: impl Iterator<Item = K>,
-        users: &mut UserDict,
-        key: impl Fn(K) -> KeyRef<'static>,
-    ) -> Result<Vec<u32>> {
-        let mut last: Option<(K, u32)> = None;
-        keys.map(|k| match last {
-            Some((prev, id)) if prev == k => Ok(id),
-            _ => {
-                let id = users.intern(key(k))?;
-                last = Some((k, id));
-                Ok(id)
+/// Interns the keys of the rows marked in `keep` (all rows when `None`); `None` for a
+/// null key. Integer keys reuse the previous row's index when the key repeats, as it
+/// does in logs grouped by user; dictionary values are interned once each, lazily.
+fn intern_keys(array: &ArrayRef, keep: Option<&[bool]>, users: &mut UserDict) -> Result<Vec<Option<u32>>> {
+    let rows = (0..array.len()).filter(|r| keep.is_none_or(|k| k[*r]));
+    let mut out = Vec::with_capacity(keep.map_or(array.len(), |k| k.iter().filter(|x| **x).count()));
+    macro_rules! ints {
+        ($t:ty, $key:expr) => {{
+            let a = array.as_primitive::<$t>();
+            let mut last = None;
+            for row in rows {
+                out.push(if a.is_null(row) {
+                    None
+                } else {
+                    let k = a.value(row);
+                    Some(match last {
+                        Some((prev, id)) if prev == k => id,
+                        _ => {
+                            let id = users.intern($key(k))?;
+                            last = Some((k, id));
+                            id
+                        }
+                    })
+                });
             }
-        })
-        .collect()
+        }};
     }
-    if array.null_count() == 0 {
-        match array.data_type() {
-            DataType::Int64 => {
-                return Ok((runs(array.as_primitive::<Int64Type>().values().iter().copied(), users, KeyRef::Int)?, None))
+    macro_rules! strings {
+        ($a:expr) => {{
+            let a = $a;
+            for row in rows {
+                out.push(if a.is_null(row) { None } else { Some(users.intern(KeyRef::Str(a.value(row)))?) });
             }
-            DataType::Int32 => {
-                let values = array.as_primitive::<Int32Type>().values().iter().map(|v| *v as i64);
-                return Ok((runs(values, users, KeyRef::Int)?, None));
+        }};
+    }
+    match array.data_type() {
+        DataType::Int64 => ints!(Int64Type, KeyRef::Int),
+        DataType::Int32 => ints!(Int32Type, |k: i32| KeyRef::Int(k as i64)),
+        DataType::UInt64 => ints!(UInt64Type, KeyRef::UInt),
+        DataType::Utf8 => strings!(array.as_string::<i32>()),
+        DataType::LargeUtf8 => strings!(array.as_string::<i64>()),
+        DataType::Utf8View => strings!(array.as_string_view()),
+        DataType::Dictionary(_, _) => {
+            // Intern each distinct dictionary value at most once, on first use.
+            let keys = dictionary_keys(array)?;
+            let mut ids: Vec<Option<u32>> = vec![None; keys.1.len()];
+            for row in rows {
+                out.push(match keys.0[row] {
+                    None => None,
+                    Some(k) => Some(match ids[k] {
+                        Some(id) => id,
+                        None => {
+                            let id = map_keys(keys.1.slice(k, 1).as_ref(), |key| users.intern(key))?[0]
+                                .ok_or_else(|| UserOpsError::Internal("null dictionary value".into()))?;
+                            ids[k] = Some(id);
+                            id
+                        }
+                    }),
+                });
             }
-            DataType::UInt64 => {
-                return Ok((runs(array.as_primitive::<UInt64Type>().values().iter().copied(), users, KeyRef::UInt)?, None))
-            }
-            _ => {}
+        }
+        other => {
+            return Err(UserOpsError::UnsupportedType {
+                column: String::new(),
+                role: "user_id",
+                found: other.to_string(),
+                accepted: ACCEPTED_KEY_TYPES,
+            })
         }
     }
-    let ids = map_keys(array.as_ref(), |k| users.intern(k))?;
-    let valid = ids.iter().any(Option::is_none).then(|| ids.iter().map(Option::is_some).collect());
-    Ok((ids.into_iter().map(|id| id.unwrap_or(0)).collect(), valid))
+    Ok(out)
 }
 
-fn select_coded(mut coded: CodedStrings, keep: Option<&[bool]>) -> CodedStrings {
-    coded.codes = select(coded.codes, keep);
-    coded
+/// The keys (as `usize`, `None` for null) and the values of a dictionary array.
+fn dictionary_keys(array: &ArrayRef) -> Result<(Vec<Option<usize>>, ArrayRef)> {
+    fn keys<K: ArrowDictionaryKeyType>(array: &ArrayRef) -> (Vec<Option<usize>>, ArrayRef) {
+        let d = array.as_dictionary::<K>();
+        (d.keys().iter().map(|k| k.and_then(|k| k.to_usize())).collect(), d.values().clone())
+    }
+    let DataType::Dictionary(key, _) = array.data_type() else {
+        return Err(UserOpsError::Internal("not a dictionary".into()));
+    };
+    Ok(match key.as_ref() {
+        DataType::Int8 => keys::<Int8Type>(array),
+        DataType::Int16 => keys::<Int16Type>(array),
+        DataType::Int32 => keys::<Int32Type>(array),
+        DataType::Int64 => keys::<Int64Type>(array),
+        DataType::UInt8 => keys::<UInt8Type>(array),
+        DataType::UInt16 => keys::<UInt16Type>(array),
+        DataType::UInt32 => keys::<UInt32Type>(array),
+        DataType::UInt64 => keys::<UInt64Type>(array),
+        other => return Err(UserOpsError::InvalidOption { option: "columns", message: format!("dictionary key type {other}") }),
+    })
 }
 
 /// Timestamps as UTC microseconds (0 where null: the caller checks validity). A

@@ -110,6 +110,7 @@ pub struct Analysis {
     canonical: Vec<serde_json::Value>,
     plugins: Vec<Box<dyn Plugin>>,
     needs: ColumnNeeds,
+    events: Option<Vec<String>>,
     options: RunOptions,
 }
 
@@ -133,6 +134,8 @@ impl Analysis {
         let mut plugins = Vec::with_capacity(specs.len());
         let mut canonical = Vec::with_capacity(specs.len());
         let mut needs = ColumnNeeds::new(&[], &[]);
+        // The union of the plugins' events; `None` as soon as one reads every row.
+        let mut events: Option<Vec<String>> = Some(Vec::new());
         for (i, spec) in specs.iter().enumerate() {
             if specs[..i].iter().any(|s| s.output == spec.output) {
                 return Err(UserOpsError::InvalidOption {
@@ -160,13 +163,23 @@ impl Analysis {
                 }
             }
             needs = needs.union(plugin.requires());
+            events = match (events, plugin.events()) {
+                (Some(mut all), Some(mine)) => {
+                    all.extend(mine.into_iter().filter(|e| !all.contains(e)).collect::<Vec<_>>());
+                    Some(all)
+                }
+                _ => None,
+            };
             canonical.push(overlay((registration.defaults)(), &spec.params));
             plugins.push(plugin);
         }
         if options.threads > 1024 {
             return Err(UserOpsError::InvalidOption { option: "threads", message: "at most 1024".into() });
         }
-        Ok(Analysis { specs, canonical, plugins, needs, options })
+        if specs.is_empty() {
+            events = None;
+        }
+        Ok(Analysis { specs, canonical, plugins, needs, events, options })
     }
 
     /// The columns this analysis reads (the union of its plugins' needs).
@@ -196,7 +209,8 @@ impl Analysis {
 
     /// Checks an input schema and binds the needed columns.
     pub fn bind(&self, schema: &Schema) -> Result<Binding> {
-        Binding::new(schema, &self.options.columns, self.needs, &self.options.scan.tz, self.options.scan.as_of)
+        Ok(Binding::new(schema, &self.options.columns, self.needs, &self.options.scan.tz, self.options.scan.as_of)?
+            .with_event_filter(self.events.clone()))
     }
 
     /// Folds one batch into `partial`.

@@ -64,6 +64,10 @@ impl Plugin for PurchasePlugin {
         ColumnNeeds::new(&[Column::Event, Column::Amount], &[])
     }
 
+    fn events(&self) -> Option<Vec<String>> {
+        Some(vec![self.report.revenue_event().to_string()])
+    }
+
     fn new_state(&self, _scan: &ScanContext) -> Box<dyn PartialState> {
         Box::new(PurchaseState { purchases: Purchases::default(), report: self.report.clone() })
     }
