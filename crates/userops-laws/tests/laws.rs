@@ -3,7 +3,9 @@
 //! law family. `PROPTEST_CASES` sets the number of cases (default below).
 
 use proptest::prelude::*;
-use userops_core::laws::{arb_options, arb_rows, check_empty, check_parallel, check_reorder, check_split, registered_specs};
+use userops_core::laws::{
+    arb_options, arb_rows, check_empty, check_isolation, check_parallel, check_reorder, check_split, registered_specs,
+};
 use userops_core::Analysis;
 
 fn config() -> ProptestConfig {
@@ -45,6 +47,13 @@ proptest! {
     #[test]
     fn empty_input_is_a_valid_result(rows in arb_rows(), options in arb_options()) {
         let result = check_empty(&analysis(options), &rows);
+        prop_assert!(result.is_ok(), "{}", result.unwrap_err());
+    }
+
+    #[test]
+    fn each_plugin_alone_equals_its_result_among_all(rows in arb_rows(), options in arb_options()) {
+        let registry = userops_laws::registry();
+        let result = check_isolation(registry, &registered_specs(registry), &options, &rows);
         prop_assert!(result.is_ok(), "{}", result.unwrap_err());
     }
 }
