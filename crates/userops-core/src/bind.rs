@@ -66,7 +66,13 @@ impl Binding {
     /// required column or a column of an unsupported type is an error naming it.
     /// `tz` places Date32/Date64 values (a date is the start of that local day);
     /// rows after `as_of` (microseconds UTC) are left out and counted.
-    pub fn new(schema: &Schema, names: &ColumnNames, needs: ColumnNeeds, tz: &TimeZone, as_of: Option<i64>) -> Result<Self> {
+    pub fn new(
+        schema: &Schema,
+        names: &ColumnNames,
+        needs: ColumnNeeds,
+        tz: &TimeZone,
+        as_of: Option<i64>,
+    ) -> Result<Self> {
         let mut index = [None; 6];
         let present = || schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
         for column in needs.required.union(needs.optional).iter() {
@@ -85,7 +91,11 @@ impl Binding {
                     index[column as usize] = Some(i);
                 }
                 Err(_) if needs.required.contains(column) => {
-                    return Err(UserOpsError::MissingColumn { column: name.to_string(), role: column.role(), present: present() })
+                    return Err(UserOpsError::MissingColumn {
+                        column: name.to_string(),
+                        role: column.role(),
+                        present: present(),
+                    })
                 }
                 Err(_) => {}
             }
@@ -189,7 +199,7 @@ impl Binding {
             e.codes = select(std::mem::take(&mut e.codes), keep);
         }
         let amount = match self.array(batch, Column::Amount) {
-            Some(a) => Some(select(amounts(a, &self.names.amount, stats)?, keep)),
+            Some(a) => Some(amounts(a, keep, &self.names.amount, stats)?),
             None => None,
         };
         let channel = self.array(batch, Column::Channel).map(code_strings).transpose()?.map(|mut c| {
@@ -299,7 +309,12 @@ fn dictionary_keys(array: &ArrayRef) -> Result<(Vec<Option<usize>>, ArrayRef)> {
         DataType::UInt16 => keys::<UInt16Type>(array),
         DataType::UInt32 => keys::<UInt32Type>(array),
         DataType::UInt64 => keys::<UInt64Type>(array),
-        other => return Err(UserOpsError::InvalidOption { option: "columns", message: format!("dictionary key type {other}") }),
+        other => {
+            return Err(UserOpsError::InvalidOption {
+                option: "columns",
+                message: format!("dictionary key type {other}"),
+            })
+        }
     })
 }
 
@@ -310,51 +325,67 @@ fn timestamps(array: &ArrayRef, tz: &TimeZone) -> Vec<i64> {
         array.as_primitive::<T>().values().iter().map(|v| f(*v)).collect()
     }
     match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => scale::<TimestampSecondType>(array, |v| v.saturating_mul(1_000_000)),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => scale::<TimestampMillisecondType>(array, |v| v.saturating_mul(1_000)),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => array.as_primitive::<TimestampMicrosecondType>().values().to_vec(),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => scale::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000)),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            scale::<TimestampSecondType>(array, |v| v.saturating_mul(1_000_000))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            scale::<TimestampMillisecondType>(array, |v| v.saturating_mul(1_000))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            array.as_primitive::<TimestampMicrosecondType>().values().to_vec()
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scale::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000))
+        }
         DataType::Date32 => array.as_primitive::<Date32Type>().values().iter().map(|d| tz.day_start(*d)).collect(),
-        DataType::Date64 => scale::<Date64Type>(array, |ms| tz.day_start((ms.saturating_mul(1000)).div_euclid(MICROS_PER_DAY) as i32)),
+        DataType::Date64 => {
+            scale::<Date64Type>(array, |ms| tz.day_start((ms.saturating_mul(1000)).div_euclid(MICROS_PER_DAY) as i32))
+        }
         _ => unreachable!("checked by Binding::new"),
     }
 }
 
-/// Amounts as micro-units. NaN and infinities are counted in `stats` (the run fails at
-/// finish with the total) and read as null meanwhile; a value too large is an error.
-fn amounts(array: &ArrayRef, column: &str, stats: &mut ScanStats) -> Result<Vec<Option<i64>>> {
+/// Amounts as micro-units, for the rows marked in `keep` (all when `None`). NaN and
+/// infinities are counted in `stats` (the run fails at finish with the total) and read
+/// as null meanwhile; a value too large to hold is an error naming it.
+fn amounts(array: &ArrayRef, keep: Option<&[bool]>, column: &str, stats: &mut ScanStats) -> Result<Vec<Option<i64>>> {
     let too_large = |v: String| UserOpsError::AmountOutOfRange { column: column.to_string(), value: v };
-    let mut floats = |values: &mut dyn Iterator<Item = Option<f64>>| -> Result<Vec<Option<i64>>> {
-        values
-            .map(|v| match v {
-                None => Ok(None),
-                Some(x) if !x.is_finite() => {
-                    stats.non_finite_amount += 1;
-                    Ok(None)
-                }
-                Some(x) => float_to_micros(x).map(Some).ok_or_else(|| too_large(x.to_string())),
-            })
-            .collect()
+    let rows = (0..array.len()).filter(|r| keep.is_none_or(|k| k[*r]));
+    let mut non_finite = 0u64;
+    let mut float = |x: f64| -> Result<Option<i64>> {
+        if !x.is_finite() {
+            non_finite += 1;
+            return Ok(None);
+        }
+        float_to_micros(x).map(Some).ok_or_else(|| too_large(x.to_string()))
     };
-    match array.data_type() {
-        DataType::Float64 => floats(&mut array.as_primitive::<Float64Type>().iter()),
-        DataType::Float32 => floats(&mut array.as_primitive::<Float32Type>().iter().map(|v| v.map(f64::from))),
-        DataType::Int64 => array
-            .as_primitive::<Int64Type>()
-            .iter()
-            .map(|v| v.map(|x| x.checked_mul(MICROS_PER_UNIT).ok_or_else(|| too_large(x.to_string()))).transpose())
-            .collect(),
-        DataType::Int32 => Ok(array.as_primitive::<Int32Type>().iter().map(|v| v.map(|x| x as i64 * MICROS_PER_UNIT)).collect()),
+    let out = match array.data_type() {
+        DataType::Float64 => {
+            let a = array.as_primitive::<Float64Type>();
+            rows.map(|r| if a.is_null(r) { Ok(None) } else { float(a.value(r)) }).collect()
+        }
+        DataType::Float32 => {
+            let a = array.as_primitive::<Float32Type>();
+            rows.map(|r| if a.is_null(r) { Ok(None) } else { float(a.value(r) as f64) }).collect()
+        }
+        DataType::Int64 => {
+            let a = array.as_primitive::<Int64Type>();
+            let micros = |x: i64| x.checked_mul(MICROS_PER_UNIT).ok_or_else(|| too_large(x.to_string()));
+            rows.map(|r| a.is_valid(r).then(|| micros(a.value(r))).transpose()).collect()
+        }
+        DataType::Int32 => {
+            let a = array.as_primitive::<Int32Type>();
+            rows.map(|r| Ok(a.is_valid(r).then(|| a.value(r) as i64 * MICROS_PER_UNIT))).collect()
+        }
         DataType::Decimal128(_, scale) => {
-            let scale = *scale;
-            array
-                .as_primitive::<Decimal128Type>()
-                .iter()
-                .map(|v| v.map(|x| decimal_to_micros(x, scale).ok_or_else(|| too_large(x.to_string()))).transpose())
-                .collect()
+            let (a, scale) = (array.as_primitive::<Decimal128Type>(), *scale);
+            let micros = |x: i128| decimal_to_micros(x, scale).ok_or_else(|| too_large(x.to_string()));
+            rows.map(|r| a.is_valid(r).then(|| micros(a.value(r))).transpose()).collect()
         }
         _ => unreachable!("checked by Binding::new"),
-    }
+    };
+    stats.non_finite_amount += non_finite;
+    out
 }
 
 /// Codes a string column against a batch-local dictionary.
@@ -376,11 +407,8 @@ pub fn code_strings(array: &ArrayRef) -> Result<CodedStrings> {
     fn from_dict<K: ArrowDictionaryKeyType>(array: &ArrayRef) -> Result<CodedStrings> {
         let dict = array.as_dictionary::<K>();
         let values = code_strings(dict.values())?;
-        let codes = dict
-            .keys()
-            .iter()
-            .map(|k| k.and_then(|k| k.to_usize()).map_or(NULL_CODE, |k| values.codes[k]))
-            .collect();
+        let codes =
+            dict.keys().iter().map(|k| k.and_then(|k| k.to_usize()).map_or(NULL_CODE, |k| values.codes[k])).collect();
         Ok(CodedStrings { codes, names: values.names })
     }
     match array.data_type() {
@@ -396,8 +424,12 @@ pub fn code_strings(array: &ArrayRef) -> Result<CodedStrings> {
             DataType::UInt16 => from_dict::<UInt16Type>(array),
             DataType::UInt32 => from_dict::<UInt32Type>(array),
             DataType::UInt64 => from_dict::<UInt64Type>(array),
-            other => Err(UserOpsError::InvalidOption { option: "columns", message: format!("dictionary key type {other}") }),
+            other => {
+                Err(UserOpsError::InvalidOption { option: "columns", message: format!("dictionary key type {other}") })
+            }
         },
-        other => Err(UserOpsError::InvalidOption { option: "columns", message: format!("not a string column: {other}") }),
+        other => {
+            Err(UserOpsError::InvalidOption { option: "columns", message: format!("not a string column: {other}") })
+        }
     }
 }

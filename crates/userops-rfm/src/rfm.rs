@@ -136,7 +136,7 @@ pub struct RfmRow {
 /// Computes the RFM rows of `payers` as of `end`, sorted by user key.
 pub fn compute(payers: &[Payer], end: i64, params: &RfmParams, users: &UserDict) -> Vec<RfmRow> {
     let mut payers = payers.to_vec();
-    payers.sort_by(|a, b| users.compare(a.user, b.user));
+    payers.sort_unstable_by(|a, b| users.compare(a.user, b.user));
     let n = payers.len();
     let recency: Vec<i64> = payers.iter().map(|p| (end - p.stats.last_purchase).div_euclid(MICROS_PER_DAY)).collect();
     let by_recency = |a: usize, b: usize| recency[b].cmp(&recency[a]);

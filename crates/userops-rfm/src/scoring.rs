@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 /// values share a score. SQL: `floor(bins*(rank() over (order by x) - 1)/count(*) over ()) + 1`.
 pub fn quantile_scores(n: usize, bins: u32, better: impl Fn(usize, usize) -> Ordering) -> Vec<u32> {
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| better(a, b));
+    order.sort_unstable_by(|&a, &b| better(a, b));
     let mut scores = vec![0; n];
     let mut start = 0;
     while start < n {
@@ -34,7 +34,7 @@ pub fn ntile_scores(
     tie_break: impl Fn(usize, usize) -> Ordering,
 ) -> Vec<u32> {
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| better(a, b).then_with(|| tie_break(a, b)));
+    order.sort_unstable_by(|&a, &b| better(a, b).then_with(|| tie_break(a, b)));
     let bins = bins as usize;
     let (size, larger) = (n / bins, n % bins);
     let mut scores = vec![0; n];
