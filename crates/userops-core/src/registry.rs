@@ -37,10 +37,15 @@ pub struct Registration {
 
 inventory::collect!(Registration);
 
-/// Parses a plugin's parameters: `null` means all defaults; unknown keys are an error.
+/// Parses a plugin's parameters: `null` means all defaults; an unknown key or a wrong
+/// value is an error naming the parameter (`period: unknown variant `quarter`, ...`).
 pub fn parse_params<P: DeserializeOwned>(plugin: &str, params: serde_json::Value) -> Result<P> {
     let params = if params.is_null() { serde_json::Value::Object(Default::default()) } else { params };
-    serde_json::from_value(params).map_err(|e| UserOpsError::param(plugin, "(parameters)", e.to_string()))
+    serde_path_to_error::deserialize(params).map_err(|e| {
+        let path = e.path().to_string();
+        let parameter = if path.is_empty() || path == "." { "(parameters)".to_string() } else { path };
+        UserOpsError::param(plugin, &parameter, e.into_inner().to_string())
+    })
 }
 
 /// The registered plugins, by name.

@@ -4,7 +4,34 @@
 use std::collections::BTreeSet;
 
 /// Every plugin the shipped crates register. A new plugin is added here.
-const EXPECTED: &[&str] = &["concentration", "lorenz", "rfm", "rfm_segments"];
+const EXPECTED: &[&str] = &[
+    "acquired_via",
+    "acquisition",
+    "activation",
+    "active_users",
+    "churn_warning",
+    "concentration",
+    "funnel",
+    "lifecycle",
+    "lifecycle_stage",
+    "lorenz",
+    "ltv",
+    "next_month_repurchase",
+    "paying_conversion",
+    "referral_issues",
+    "referral_tree",
+    "repurchase",
+    "retention",
+    "revenue",
+    "rfm",
+    "rfm_segments",
+    "stage_transitions",
+    "stickiness",
+    "tiers",
+    "top_referrers",
+    "viral",
+    "viral_cycle",
+];
 
 #[test]
 fn every_expected_plugin_is_registered_once() {
@@ -35,6 +62,8 @@ fn every_plugin_documents_itself_and_builds() {
 fn unknown_parameters_are_named_in_the_error() {
     let err = userops_laws::registry().build("rfm", serde_json::json!({"binz": 5})).err().expect("an error");
     assert!(err.to_string().contains("binz"), "{err}");
+    let err = userops_laws::registry().build("rfm", serde_json::json!({"method": "median"})).err().expect("an error");
+    assert!(err.to_string().contains("parameter method") && err.to_string().contains("median"), "{err}");
     let err = userops_laws::registry().build("nope", serde_json::Value::Null).err().expect("an error");
     assert!(err.to_string().contains("rfm_segments"), "lists the known plugins: {err}");
 }
