@@ -28,7 +28,8 @@ use userops_core::{
     PartialState, Plugin, PluginKind, Registration, Result, ScanContext, UserRemap,
 };
 
-use activity::{ActivityFilter, LocalDays};
+use activity::ActivityFilter;
+use userops_core::time::LocalDays;
 use expr::Feature;
 use lifecycle::{lifecycle_table, ActivePeriods, LifecycleParams};
 use stage::{stage_table, transitions_table, StageParams, TransitionParams, TransitionState, UserInstants};

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use userops_core::output::{rate, table};
 use userops_core::{Events, FinishContext, PerUser, Period, Result, UserRemap};
 
-use crate::activity::{insert_sorted, union_sorted, ActivityFilter, LocalDays};
+use crate::activity::{insert_sorted, union_sorted, ActivityFilter};
+use userops_core::time::LocalDays;
 
 /// Parameters of `lifecycle`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,8 @@ use userops_core::output::table;
 use userops_core::time::MICROS_PER_DAY;
 use userops_core::{Events, FinishContext, PerUser, Result, TimeZone, UserOpsError, UserRemap};
 
-use crate::activity::{insert_sorted, union_sorted, LocalDays};
+use crate::activity::{insert_sorted, union_sorted};
+use userops_core::time::LocalDays;
 use crate::expr::{parse, Condition, Feature};
 
 /// One rule from its JSON form, `["label", "condition"]` or

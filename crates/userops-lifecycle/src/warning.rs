@@ -13,7 +13,8 @@ use userops_core::money::micros_to_f64;
 use userops_core::output::table;
 use userops_core::{Events, FinishContext, PerUser, Result, UserOpsError, UserRemap};
 
-use crate::activity::{insert_sorted, union_sorted, ActivityFilter, LocalDays};
+use crate::activity::{insert_sorted, union_sorted, ActivityFilter};
+use userops_core::time::LocalDays;
 
 /// Parameters of `churn_warning`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
