@@ -7,6 +7,10 @@ use userops_core::{Registration, Registry};
 pub fn explicit_registrations() -> Vec<&'static Registration> {
     let mut all = Vec::new();
     all.extend(userops_rfm::registrations());
+    all.extend(userops_lifecycle::registrations());
+    all.extend(userops_aarrr::registrations());
+    all.extend(userops_viral::registrations());
+    all.extend(userops_points::registrations());
     all
 }
 

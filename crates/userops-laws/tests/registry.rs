@@ -18,6 +18,8 @@ const EXPECTED: &[&str] = &[
     "ltv",
     "next_month_repurchase",
     "paying_conversion",
+    "points",
+    "points_summary",
     "referral_issues",
     "referral_tree",
     "repurchase",
