@@ -178,3 +178,18 @@ def test_a_breakdown_table_equals_a_segmenter_breakdown(events: pa.Table) -> Non
         assert userops.analyze(events, {name: {"breakdown": table}})[name].equals(expected)
     with pytest.raises(TypeError, match="breakdown"):
         userops.analyze(events, {name: {"breakdown": 42}})
+
+
+def test_analyze_takes_column_and_segmenter_breakdowns_like_the_single_calls(events: pa.Table) -> None:
+    results = userops.analyze(
+        events,
+        {
+            "rfm": {},
+            "by_channel": {"plugin": "retention", "breakdown": "channel", "max_offset": 2},
+            "by_segment": {"plugin": "retention", "breakdown": "rfm", "max_offset": 2},
+            "funnel": {"steps": ["signup", "order"], "breakdown": "channel"},
+        },
+    )
+    assert results["by_channel"].equals(userops.retention(events, breakdown="channel", max_offset=2))
+    assert results["by_segment"].equals(userops.retention(events, breakdown=userops.rfm(events), max_offset=2))
+    assert results["funnel"].equals(userops.funnel(events, ["signup", "order"], breakdown="channel"))

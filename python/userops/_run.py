@@ -66,7 +66,12 @@ def metric(name: str, args: Mapping[str, Any]) -> pa.Table:
 
 
 def specs_of(plugins: Mapping[str, Mapping[str, Any] | None]) -> list[dict[str, Any]]:
-    """Specs from ``analyze``'s ``{output: {"plugin": name, "breakdown": ..., **params}}``."""
+    """Specs from ``analyze``'s ``{output: {"plugin": name, "breakdown": ..., **params}}``.
+
+    A ``breakdown`` string that names another result of the same run is that
+    segmenter's labels; any other string (``"channel"``) is the plugin's own
+    ``breakdown`` parameter, as in the single-metric functions; a table is labels.
+    """
     if not isinstance(plugins, Mapping) or not plugins:
         raise ParameterError("plugins must be a non-empty dict {plugin or output name: {parameter: value}}")
     out = []
@@ -74,6 +79,8 @@ def specs_of(plugins: Mapping[str, Mapping[str, Any] | None]) -> list[dict[str, 
         params = dict(params or {})
         name = params.pop("plugin", output)
         breakdown = params.pop("breakdown", None)
+        if isinstance(breakdown, str) and breakdown not in plugins:
+            params["breakdown"], breakdown = breakdown, None
         out.append(spec(name, params, output=output, breakdown=breakdown))
     return out
 
