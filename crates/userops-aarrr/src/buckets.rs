@@ -3,7 +3,6 @@
 //! fast local-day lookup, and the `complete` rule of SPEC §1.
 
 use serde::{Deserialize, Serialize};
-use userops_core::time::MICROS_PER_DAY;
 use userops_core::{PerUser, Period, Result, TimeZone, UserOpsError};
 
 /// A set of `i32` (period indices or local days) that grows by appending and compacts
@@ -69,69 +68,12 @@ impl IndexSet {
     }
 }
 
-/// Maps UTC instants to local days of one zone, exactly as [`TimeZone::local_day`],
-/// with a fast path: UTC and fixed offsets are arithmetic, and a named zone keeps a
-/// direct-mapped cache of UTC hours whose offset is the same at both ends of the hour
-/// (tz transitions are at least hours apart, so such an hour has one offset). An hour
-/// with a transition inside is never cached: it takes the exact lookup per row.
-#[derive(Debug, Clone)]
-pub struct LocalDays {
-    tz: TimeZone,
-    fixed: Option<i64>,
-    /// `(hour, offset seconds)` per slot `hour % CACHE_SLOTS`; `i32::MIN` = empty.
-    cache: Vec<(i32, i32)>,
-}
-
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
-/// Slots of the hour cache: about 1.9 years of distinct hours without a collision.
-const CACHE_SLOTS: usize = 1 << 14;
-
-impl LocalDays {
-    /// A lookup for zone `tz`.
-    pub fn new(tz: &TimeZone) -> Self {
-        let fixed = match tz {
-            TimeZone::Utc => Some(0),
-            TimeZone::Fixed(_) => Some(tz.offset_micros(0)),
-            TimeZone::Named(_) => None,
-        };
-        LocalDays { tz: tz.clone(), fixed, cache: Vec::new() }
-    }
-
-    /// The local day (days since 1970-01-01) of the instant `ts`.
-    #[inline]
-    pub fn day(&mut self, ts: i64) -> i32 {
-        if let Some(offset) = self.fixed {
-            return (ts + offset).div_euclid(MICROS_PER_DAY) as i32;
-        }
-        self.named_day(ts)
-    }
-
-    fn named_day(&mut self, ts: i64) -> i32 {
-        let Ok(hour) = i32::try_from(ts.div_euclid(MICROS_PER_HOUR)) else { return self.tz.local_day(ts) };
-        if self.cache.is_empty() {
-            self.cache = vec![(i32::MIN, 0); CACHE_SLOTS];
-        }
-        let slot = hour.rem_euclid(CACHE_SLOTS as i32) as usize;
-        let (cached, seconds) = self.cache[slot];
-        let offset = if cached == hour && hour != i32::MIN {
-            seconds as i64 * 1_000_000
-        } else {
-            let start = hour as i64 * MICROS_PER_HOUR;
-            let offset = self.tz.offset_micros(start);
-            if offset != self.tz.offset_micros(start + MICROS_PER_HOUR - 1) {
-                return self.tz.local_day(ts); // a transition inside this hour: no caching
-            }
-            self.cache[slot] = (hour, (offset / 1_000_000) as i32);
-            offset
-        };
-        (ts + offset).div_euclid(MICROS_PER_DAY) as i32
-    }
-}
+pub use userops_core::time::LocalDays;
 
 /// Whether period `index` is fully observed: its last instant is at or before `end`
 /// (so `as_of` given as a bare date completes the period that ends with that day).
 pub fn complete(period: Period, index: i32, tz: &TimeZone, end: i64) -> bool {
-    period.end_instant(index, tz) - 1 <= end
+    period.is_complete(index, tz, end)
 }
 
 /// Adds one to `counts[p - first]` for every value `p` of every user's set (values
@@ -207,29 +149,6 @@ mod tests {
         a.absorb(b);
         assert_eq!(a.sorted(), &[0, 1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13, 42]);
         assert_eq!(a.min(), Some(0));
-    }
-
-    #[test]
-    fn local_days_match_the_zone() {
-        for name in ["UTC", "+08:00", "Asia/Shanghai", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"] {
-            let tz = TimeZone::parse(name).unwrap();
-            let mut days = LocalDays::new(&tz);
-            let start = days_from_civil(2023, 1, 1) as i64 * MICROS_PER_DAY;
-            let mut ts = start;
-            while ts < start + 800 * MICROS_PER_DAY {
-                assert_eq!(days.day(ts), tz.local_day(ts), "{name} at {ts}");
-                ts += 7 * 60 * 1_000_000 + 13;
-            }
-            // Out of order and far apart: slots are shared by hours 2^14 apart.
-            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-            for _ in 0..20_000 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let ts = start - 40 * 365 * MICROS_PER_DAY + (x % (80 * 365 * MICROS_PER_DAY as u64)) as i64;
-                assert_eq!(days.day(ts), tz.local_day(ts), "{name} at {ts}");
-            }
-        }
     }
 
     #[test]

@@ -5,21 +5,19 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use userops_core::time::MICROS_PER_HOUR;
+use userops_core::time::LocalDays;
 use userops_core::{Events, FinishContext, ParamInfo, Period, Result, TimeZone, UserLabels, UserOpsError};
 
 use crate::acquired::{AcquiredUser, Acquisitions};
 
-/// Maps instants to period indices in one zone, exactly as [`Period::index`]. UTC and
-/// fixed offsets are arithmetic; a named zone caches the offset of the last UTC hour
-/// looked up when the offset is the same at both ends of that hour.
+/// Maps instants to period indices in one zone, exactly as [`Period::index`]: local
+/// days through the core's cached [`LocalDays`], and the last period's day range
+/// remembered so consecutive instants of one period cost a comparison.
 #[derive(Debug, Clone)]
 pub struct PeriodOf {
     period: Period,
     tz: TimeZone,
-    fixed: Option<i64>,
-    hour: i64,
-    offset: i64,
+    days: LocalDays,
     /// The local days `first..=last` of the last period looked up, and its index.
     first: i32,
     last: i32,
@@ -29,11 +27,7 @@ pub struct PeriodOf {
 impl PeriodOf {
     /// A lookup of `period` in zone `tz`.
     pub fn new(period: Period, tz: &TimeZone) -> Self {
-        let fixed = match tz {
-            TimeZone::Utc | TimeZone::Fixed(_) => Some(tz.offset_micros(0)),
-            TimeZone::Named(_) => None,
-        };
-        PeriodOf { period, tz: tz.clone(), fixed, hour: i64::MIN, offset: 0, first: 0, last: -1, index: 0 }
+        PeriodOf { period, tz: tz.clone(), days: LocalDays::new(tz), first: 0, last: -1, index: 0 }
     }
 
     /// The period.
@@ -49,23 +43,7 @@ impl PeriodOf {
     /// The local day of the instant `ts`.
     #[inline]
     pub fn day(&mut self, ts: i64) -> i32 {
-        let offset = match self.fixed {
-            Some(offset) => offset,
-            None => {
-                let hour = ts.div_euclid(MICROS_PER_HOUR);
-                if hour != self.hour {
-                    let start = hour * MICROS_PER_HOUR;
-                    let offset = self.tz.offset_micros(start);
-                    if offset != self.tz.offset_micros(start + MICROS_PER_HOUR - 1) {
-                        return self.tz.local_day(ts); // a transition inside this hour
-                    }
-                    self.hour = hour;
-                    self.offset = offset;
-                }
-                self.offset
-            }
-        };
-        (ts + offset).div_euclid(userops_core::time::MICROS_PER_DAY) as i32
+        self.days.day(ts)
     }
 
     /// The period index of the instant `ts`.
@@ -82,7 +60,7 @@ impl PeriodOf {
 
     /// Whether period `index` is fully observed: its last instant is at or before `end`.
     pub fn complete(&self, index: i32, end: i64) -> bool {
-        self.period.end_instant(index, &self.tz) - 1 <= end
+        self.period.is_complete(index, &self.tz, end)
     }
 
     /// Whether period `index` has begun by `end` (observed, at least in part).

@@ -264,6 +264,13 @@ impl Period {
         self.start_instant(index + 1, tz)
     }
 
+    /// Whether period `index` is fully observed by the end of data `end`: its last
+    /// instant is at or before `end`, so `as_of` given as a bare date completes the
+    /// period that ends with that day (SPEC §1 `complete`).
+    pub fn is_complete(self, index: i32, tz: &TimeZone, end: i64) -> bool {
+        self.end_instant(index, tz) - 1 <= end
+    }
+
     /// The length of a rolling window for this period: 1, 7 or 30 days (SPEC §4).
     pub fn rolling_micros(self) -> i64 {
         match self {
@@ -361,6 +368,29 @@ mod tests {
                 assert_eq!(days.day(ts + 3 * MICROS_PER_DAY), cold.day(ts + 3 * MICROS_PER_DAY));
                 assert_eq!(days.period(Period::Month, ts), Period::Month.index(ts, &tz));
                 assert_eq!(days.period(Period::Week, ts), Period::Week.index(ts, &tz));
+            }
+        }
+    }
+
+    #[test]
+    fn cached_local_days_handle_far_apart_instants() {
+        for name in ["UTC", "+08:00", "Asia/Shanghai", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"] {
+            let tz = TimeZone::parse(name).unwrap();
+            let mut days = LocalDays::new(&tz);
+            let start = days_from_civil(2023, 1, 1) as i64 * MICROS_PER_DAY;
+            let mut ts = start;
+            while ts < start + 800 * MICROS_PER_DAY {
+                assert_eq!(days.day(ts), tz.local_day(ts), "{name} at {ts}");
+                ts += 7 * 60 * MICROS_PER_SECOND + 13;
+            }
+            // Out of order and far apart: slots are shared by hours 2^14 apart.
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let ts = start - 40 * 365 * MICROS_PER_DAY + (x % (80 * 365 * MICROS_PER_DAY as u64)) as i64;
+                assert_eq!(days.day(ts), tz.local_day(ts), "{name} at {ts}");
             }
         }
     }

@@ -108,7 +108,7 @@ pub fn lifecycle_table(
         _ => (0, -1), // no activity: no rows
     };
     let n = (last - first + 1).max(0) as usize;
-    let complete_last = ctx.end.is_some_and(|end| params.period.end_instant(last, tz) - 1 <= end);
+    let complete_last = ctx.end.is_some_and(|end| params.period.is_complete(last, tz, end));
     // Groups: one per breakdown label (sorted), then users without a label.
     let labels = ctx.breakdown;
     let group_count = labels.map_or(1, |l| l.names.len() + 1);
