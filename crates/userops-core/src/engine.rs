@@ -252,11 +252,19 @@ impl Analysis {
             let mut partial = self.new_partial();
             while !failed.load(Ordering::Relaxed) {
                 let next = source.lock().map_err(|_| internal("the input reader lock was poisoned"))?.next_slice();
-                let Some(batch) = next.transpose().map_err(UserOpsError::from)? else { break };
-                if let Err(e) = self.update(&mut partial, &binding, &batch) {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
+                // Any failure (reading or updating) stops every worker at its next slice.
+                let step = next.transpose().map_err(UserOpsError::from).and_then(|batch| match batch {
+                    Some(batch) => self.update(&mut partial, &binding, &batch).map(|()| Some(batch)),
+                    None => Ok(None),
+                });
+                let batch = match step {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                };
                 let done = Progress {
                     rows: rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed) + batch.num_rows() as u64,
                     batches: batches.fetch_add(1, Ordering::Relaxed) + 1,

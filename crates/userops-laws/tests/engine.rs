@@ -125,3 +125,18 @@ fn serialized_states_merge_and_finish_without_the_original_analysis() {
     assert!(matches!(err, UserOpsError::IncompatibleStates(_)), "{err}");
     assert!(Analysis::merge_bytes(userops_laws::registry(), &[]).is_err());
 }
+
+#[test]
+fn a_failing_input_stream_is_an_error_from_every_worker_count() {
+    for threads in [1, 2, 4] {
+        let a = analysis(vec![PluginSpec::new("rfm", json!({}))], RunOptions { threads, ..Default::default() }).unwrap();
+        let batches = vec![
+            Ok(to_batch(&rows())),
+            Err(arrow_schema::ArrowError::IoError("disk gone".into(), std::io::Error::other("disk gone"))),
+            Ok(to_batch(&rows())),
+        ];
+        let reader = Box::new(arrow_array::RecordBatchIterator::new(batches, schema()));
+        let err = a.scan(reader, None).err().expect("the stream's error");
+        assert!(err.to_string().contains("disk gone"), "{err}");
+    }
+}
