@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -36,6 +34,7 @@ import pyarrow as pa
 import pytest
 
 import userops
+from _reference import as_of_micros, assert_tables_close, cached_datasets, shop, shuffled_chunks, sql_list, utc
 
 # Generated inputs have null ids, timestamps and events on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::userops.UserOpsWarning")
@@ -43,7 +42,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::userops.UserOpsWarning")
 UTC = dt.timezone.utc
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
-REL = 1e-9
 ROLLING_DAYS = {"day": 1, "week": 7, "month": 30}
 
 # --------------------------------------------------------------------------------------
@@ -60,10 +58,6 @@ SCHEMA = pa.schema(
         ("referrer_id", pa.int64()),
     ]
 )
-
-
-def utc(y: int, m: int, d: int, h: int = 0, mi: int = 0, s: int = 0, us: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, h, mi, s, us, tzinfo=UTC)
 
 
 def table(rows: list[tuple]) -> pa.Table:
@@ -205,16 +199,6 @@ def random_events(seed: int, users: int = 150, rows: int = 2500) -> pa.Table:
     )
 
 
-@functools.cache
-def shop(users: int, seed: int) -> pa.Table:
-    return userops.datasets.shop(users, seed=seed)
-
-
-def shuffled_chunks(t: pa.Table, seed: int, rows: int) -> pa.Table:
-    order = np.random.default_rng(seed).permutation(t.num_rows)
-    return pa.Table.from_batches(t.take(order).to_batches(max_chunksize=rows))
-
-
 DATASETS: dict[str, Any] = {
     "ties": lambda: table(TIES),
     "censor": lambda: table(CENSOR),
@@ -232,31 +216,12 @@ GENERATED = ["random_1", "random_2", "shop_1", "shop_5_shuffled"]
 ALL = HAND + GENERATED
 
 
-@functools.cache
-def dataset(name: str) -> pa.Table:
-    return DATASETS[name]()
+dataset = cached_datasets(DATASETS)
 
 
 # --------------------------------------------------------------------------------------
 # The DuckDB reference
 # --------------------------------------------------------------------------------------
-
-
-def as_of_micros(as_of: Any, tz: str) -> int | None:
-    """SPEC §1: a datetime is an instant (naive = UTC); a bare date is the end of the day in tz."""
-    if as_of is None:
-        return None
-    if isinstance(as_of, dt.datetime):
-        value = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-        return (value - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
-    if isinstance(as_of, dt.date):
-        next_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tz))
-        return as_of_micros(next_day, tz) - 1
-    raise TypeError(as_of)
-
-
-def sql_list(names: list[str]) -> str:
-    return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
 
 
 class Reference:
@@ -550,20 +515,8 @@ class Reference:
 # --------------------------------------------------------------------------------------
 
 
-def assert_same(actual: pa.Table, expected: pa.Table) -> None:
-    assert actual.column_names == expected.column_names, (actual.column_names, expected.column_names)
-    assert actual.num_rows == expected.num_rows, (actual.num_rows, expected.num_rows, actual.to_pylist()[:5],
-                                                  expected.to_pylist()[:5])
-    for name in actual.column_names:
-        a, e = actual.column(name).to_pylist(), expected.column(name).to_pylist()
-        for i, (x, y) in enumerate(zip(a, e)):
-            if isinstance(x, float) or isinstance(y, float):
-                ok = (x is None and y is None) or (
-                    x is not None and y is not None and math.isclose(x, y, rel_tol=REL, abs_tol=1e-12)
-                )
-            else:
-                ok = x == y
-            assert ok, f"column {name}, row {i}: userops {x!r} != reference {y!r}; row {actual.to_pylist()[i]}"
+#: Same columns, rows and values; floats within a relative 1e-9 or an absolute 1e-12.
+assert_same = functools.partial(assert_tables_close, abs_tol=1e-12)
 
 
 TZS = ["UTC", "Asia/Shanghai"]

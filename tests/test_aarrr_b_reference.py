@@ -32,10 +32,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-import math
-import warnings
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -43,38 +40,30 @@ import pyarrow as pa
 import pytest
 
 import userops
+from _reference import (
+    as_of_micros,
+    assert_tables_close,
+    cached_datasets,
+    close,
+    events,
+    quiet,
+    shop,
+    shuffled_chunks,
+    utc,
+)
 
 # Some hand-made tables have null keys and events on purpose: their warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore::userops.UserOpsWarning")
 
 UTC = dt.timezone.utc
 DAY_US = 86_400_000_000
-REL = 1e-9
+#: The absolute float tolerance of the comparisons here (the relative one is 1e-9).
+ABS_TOL = 1e-12
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 # --------------------------------------------------------------------------------------
 # Input tables
 # --------------------------------------------------------------------------------------
-
-
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
-
-
-def events(rows: list[tuple], *, user_type: pa.DataType = pa.int64(), channel: bool = False) -> pa.Table:
-    """An event table from ``(user_id, ts, event, amount[, channel])`` rows."""
-    width = 5 if channel else 4
-    rows = [tuple(r) + (None,) * (width - len(r)) for r in rows]
-    cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
-    data = {
-        "user_id": pa.array(cols[0], user_type),
-        "ts": pa.array(cols[1], pa.timestamp("us", tz="UTC")),
-        "event": pa.array(cols[2], pa.string()),
-        "amount": pa.array(cols[3], pa.float64()),
-    }
-    if channel:
-        data["channel"] = pa.array(cols[4], pa.string())
-    return pa.table(data)
 
 
 # Revenue: refunds (in another period than the purchase, refund-only users, a refund
@@ -211,16 +200,6 @@ def random_events(seed: int, users: int = 60, rows: int = 2500) -> pa.Table:
     )
 
 
-@functools.cache
-def shop(users: int, seed: int) -> pa.Table:
-    return userops.datasets.shop(users, seed=seed)
-
-
-def shuffled_chunks(table: pa.Table, seed: int, rows: int) -> pa.Table:
-    order = np.random.default_rng(seed).permutation(table.num_rows)
-    return pa.Table.from_batches(table.take(order).to_batches(max_chunksize=rows))
-
-
 DATASETS: dict[str, Any] = {
     "revenue_rows": lambda: events(REVENUE_ROWS),
     "repurchase_rows": lambda: events(REPURCHASE_ROWS),
@@ -251,27 +230,7 @@ OPTIONS = [
 ]
 
 
-@functools.cache
-def dataset(name: str) -> pa.Table:
-    return DATASETS[name]()
-
-
-def as_of_micros(as_of: Any, tz: str) -> int | None:
-    """SPEC §1: a datetime is an instant (naive = UTC); a bare date is the end of the day in tz."""
-    if as_of is None:
-        return None
-    if isinstance(as_of, dt.datetime):
-        value = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-        return (value - EPOCH) // dt.timedelta(microseconds=1)
-    next_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tz))
-    return (next_day - EPOCH) // dt.timedelta(microseconds=1) - 1
-
-
-def quiet(function: Any, *args: Any, **kwargs: Any) -> pa.Table:
-    """Calls userops with the warning about left-out rows silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", userops.UserOpsWarning)
-        return function(*args, **kwargs)
+dataset = cached_datasets(DATASETS)
 
 
 # --------------------------------------------------------------------------------------
@@ -577,25 +536,16 @@ def channels_reference(table: pa.Table, acquisition_events: list[str] | None = (
 # --------------------------------------------------------------------------------------
 
 
-def close(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, float) or isinstance(b, float):
-        return math.isclose(a, b, rel_tol=REL, abs_tol=1e-12)
-    return a == b
-
-
 def assert_rows_equal(actual: list[dict], expected: list[dict], what: str) -> None:
     assert len(actual) == len(expected), f"{what}: {len(actual)} rows, expected {len(expected)}\n{actual}\n{expected}"
     for i, (a, e) in enumerate(zip(actual, expected)):
         assert a.keys() == e.keys(), f"{what}: columns {list(a)} vs {list(e)}"
         for k in a:
-            assert close(a[k], e[k]), f"{what}, row {i}, column {k}: {a[k]!r} != {e[k]!r}\n{a}\n{e}"
+            assert close(a[k], e[k], abs_tol=ABS_TOL), f"{what}, row {i}, column {k}: {a[k]!r} != {e[k]!r}\n{a}\n{e}"
 
 
-def assert_tables_equal(actual: pa.Table, expected: pa.Table, what: str) -> None:
-    assert actual.column_names == expected.column_names, what
-    assert_rows_equal(actual.to_pylist(), expected.to_pylist(), what)
+#: Same columns, rows and values; floats within a relative 1e-9 or an absolute 1e-12.
+assert_tables_equal = functools.partial(assert_tables_close, abs_tol=ABS_TOL)
 
 
 # --------------------------------------------------------------------------------------

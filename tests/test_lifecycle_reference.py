@@ -30,10 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import doctest
 import functools
-import math
-import warnings
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -41,11 +38,12 @@ import pyarrow as pa
 import pytest
 
 import userops
+from _reference import as_of_micros as micros
+from _reference import assert_tables_close, cached_datasets, events, quiet, shop, sql_list, utc
 
 UTC = dt.timezone.utc
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
-REL = 1e-9
 ZONES = ["UTC", "Asia/Shanghai", "America/New_York"]
 STAGES = ["new", "resurrected", "active", "at_risk", "churned"]
 
@@ -59,23 +57,6 @@ A = dt.datetime(2024, 6, 1, tzinfo=UTC)  # the end of the boundary data
 def before(days: float, micros: int = 0) -> dt.datetime:
     """``days`` days (and ``micros`` µs) before 2024-06-01 00:00 UTC."""
     return A - dt.timedelta(days=days, microseconds=micros)
-
-
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
-
-
-def events(rows: list[tuple], *, user_type: pa.DataType = pa.int64()) -> pa.Table:
-    """An event table from ``(user_id, ts, event, amount)`` rows."""
-    users, ts, names, amounts = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
-    return pa.table(
-        {
-            "user_id": pa.array(users, user_type),
-            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
-            "event": pa.array(names, pa.string()),
-            "amount": pa.array(amounts, pa.float64()),
-        }
-    )
 
 
 # Every stage boundary of SPEC §8 (A = D = 2024-06-01 00:00 UTC, default thresholds).
@@ -161,11 +142,6 @@ def random_events(seed: int, users: int = 150, rows: int = 2500) -> pa.Table:
     )
 
 
-@functools.cache
-def shop(users: int, seed: int) -> pa.Table:
-    return userops.datasets.shop(users, seed=seed)
-
-
 DATASETS: dict[str, Any] = {
     "boundaries": lambda: events(STAGE_BOUNDARIES),
     "gap_month": lambda: events(GAP_MONTH),
@@ -185,31 +161,12 @@ DATASETS: dict[str, Any] = {
 SMALL = [n for n in DATASETS if not n.startswith("shop")]
 
 
-@functools.cache
-def dataset(name: str) -> pa.Table:
-    return DATASETS[name]()
+dataset = cached_datasets(DATASETS)
 
 
 # --------------------------------------------------------------------------------------
 # The DuckDB reference
 # --------------------------------------------------------------------------------------
-
-
-def micros(value: Any, tz: str) -> int | None:
-    """SPEC §1: a datetime is an instant (naive = UTC); a bare date is the end of the day in tz."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return (value - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
-    if isinstance(value, dt.date):
-        next_day = dt.datetime.combine(value + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tz))
-        return micros(next_day, tz) - 1
-    raise TypeError(value)
-
-
-def sql_list(names: list[str] | None) -> str:
-    return "NULL" if names is None else "(" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + ")"
 
 
 class Reference:
@@ -224,7 +181,7 @@ class Reference:
         self.con.register("events_in", table)
         self.tz = tz
         as_of = "NULL" if as_of_us is None else str(int(as_of_us))
-        activity_filter = "TRUE" if activity is None else f"event IN {sql_list(activity)}"
+        activity_filter = "TRUE" if activity is None else f"event IN ({sql_list(activity)})"
         self.con.execute(
             f"""
             CREATE TEMP TABLE valid AS
@@ -413,16 +370,6 @@ def reference(name: str, tz: str = "UTC", as_of_us: int | None = None, activity:
 # --------------------------------------------------------------------------------------
 
 
-def close(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, float) or isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return False
-        return a == b or math.isclose(a, b, rel_tol=REL, abs_tol=0.0)
-    return a == b
-
-
 def plain(table: pa.Table) -> pa.Table:
     """Timestamps as int64 microseconds, so instants compare exactly."""
     for i, field in enumerate(table.schema):
@@ -432,28 +379,9 @@ def plain(table: pa.Table) -> pa.Table:
 
 
 def assert_same(got: pa.Table, expected: pa.Table, what: str) -> None:
-    """Same column names, same row count, same values row by row (floats within 1e-9)."""
-    got, expected = plain(got), plain(expected)
-    assert got.column_names == expected.column_names, f"{what}: columns {got.column_names} != {expected.column_names}"
-    assert got.num_rows == expected.num_rows, f"{what}: {got.num_rows} rows, expected {expected.num_rows}"
-    for name in expected.column_names:
-        g = got.column(name).to_pylist()
-        e = expected.column(name).to_pylist()
-        bad = [(i, x, y) for i, (x, y) in enumerate(zip(g, e)) if not close(x, y)]
-        if bad:
-            i, x, y = bad[0]
-            context = {k: got.column(k)[i].as_py() for k in got.column_names[:2]}
-            raise AssertionError(
-                f"{what}: column {name!r}: {len(bad)} of {len(e)} rows differ; first at row {i} {context}: "
-                f"userops {x!r}, reference {y!r}"
-            )
-
-
-def quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Calls userops with its left-out-rows warning silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", userops.UserOpsWarning)
-        return fn(*args, **kwargs)
+    """Same column names, same row count, same values row by row (floats within a relative
+    1e-9, no absolute tolerance), timestamps compared as instants (``plain``)."""
+    assert_tables_close(plain(got), plain(expected), what, abs_tol=0.0)
 
 
 # --------------------------------------------------------------------------------------

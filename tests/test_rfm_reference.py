@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
-import warnings
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -36,10 +33,19 @@ import pyarrow as pa
 import pytest
 
 import userops
+from _reference import (
+    as_of_micros,
+    assert_tables_close,
+    cached_datasets,
+    events,
+    quiet,
+    shop,
+    shuffled_chunks,
+    sql_string,
+)
 
 UTC = dt.timezone.utc
 DAY_US = 86_400_000_000
-REL = 1e-9
 
 #: SPEC §9 segment order of the summary (best first).
 SEGMENTS = [
@@ -81,19 +87,6 @@ T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 def at(day: float, hour: float = 0.0) -> dt.datetime:
     """``day`` days and ``hour`` hours after 2024-03-01 12:00 UTC."""
     return T0 + dt.timedelta(days=day, hours=hour)
-
-
-def events(rows: list[tuple], *, user_type: pa.DataType = pa.int64()) -> pa.Table:
-    """An event table from ``(user_id, ts, event, amount)`` rows."""
-    users, ts, names, amounts = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
-    return pa.table(
-        {
-            "user_id": pa.array(users, user_type),
-            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
-            "event": pa.array(names, pa.string()),
-            "amount": pa.array(amounts, pa.float64()),
-        }
-    )
 
 
 # Ties in every dimension, and values equal to the fixed thresholds below.
@@ -203,16 +196,6 @@ def random_events(seed: int, users: int = 300, rows: int = 3000) -> pa.Table:
     return table
 
 
-@functools.cache
-def shop(users: int, seed: int) -> pa.Table:
-    return userops.datasets.shop(users, seed=seed)
-
-
-def shuffled_chunks(table: pa.Table, seed: int, rows: int) -> pa.Table:
-    order = np.random.default_rng(seed).permutation(table.num_rows)
-    return pa.Table.from_batches(table.take(order).to_batches(max_chunksize=rows))
-
-
 DATASETS: dict[str, Any] = {
     "ties": lambda: events(TIES),
     "ties_ms_naive": lambda: events(TIES).set_column(
@@ -245,31 +228,12 @@ DATASETS: dict[str, Any] = {
 HAND = ["ties", "refunds", "null_amounts", "null_keys", "as_of_data", "all_tied", "zero_revenue", "string_ids"]
 
 
-@functools.cache
-def dataset(name: str) -> pa.Table:
-    return DATASETS[name]()
+dataset = cached_datasets(DATASETS)
 
 
 # --------------------------------------------------------------------------------------
 # The DuckDB reference
 # --------------------------------------------------------------------------------------
-
-
-def as_of_micros(as_of: Any, tz: str) -> int | None:
-    """SPEC §1: a datetime is an instant (naive = UTC); a bare date is the end of the day in tz."""
-    if as_of is None:
-        return None
-    if isinstance(as_of, dt.datetime):
-        value = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-        return (value - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
-    if isinstance(as_of, dt.date):
-        next_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tz))
-        return as_of_micros(next_day, tz) - 1
-    raise TypeError(as_of)
-
-
-def sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class Reference:
@@ -456,31 +420,8 @@ def reference(name: str) -> Reference:
 # --------------------------------------------------------------------------------------
 
 
-def close(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, float) or isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return False
-        return a == b or math.isclose(a, b, rel_tol=REL, abs_tol=0.0)
-    return a == b
-
-
-def assert_same(got: pa.Table, expected: pa.Table, what: str) -> None:
-    """Same column names, same row count, same values row by row (floats within 1e-9)."""
-    assert got.column_names == expected.column_names, f"{what}: columns {got.column_names} != {expected.column_names}"
-    assert got.num_rows == expected.num_rows, f"{what}: {got.num_rows} rows, expected {expected.num_rows}"
-    for name in expected.column_names:
-        g = got.column(name).to_pylist()
-        e = expected.column(name).to_pylist()
-        bad = [(i, x, y) for i, (x, y) in enumerate(zip(g, e)) if not close(x, y)]
-        if bad:
-            i, x, y = bad[0]
-            context = {k: got.column(k)[i].as_py() for k in got.column_names[:1]}
-            raise AssertionError(
-                f"{what}: column {name!r}: {len(bad)} of {len(e)} rows differ; first at row {i} {context}: "
-                f"userops {x!r}, reference {y!r}"
-            )
+#: Same columns, rows and values; floats within a relative 1e-9, no absolute tolerance.
+assert_same = functools.partial(assert_tables_close, abs_tol=0.0)
 
 
 INT_COLUMNS = {"recency_days", "frequency", "r_score", "f_score", "m_score", "users", "paying_users", "top_users"}
@@ -494,13 +435,6 @@ def assert_types(got: pa.Table) -> None:
             assert pa.types.is_string(field.type) or pa.types.is_large_string(field.type), f"{field.name}: {field.type}"
         elif field.name != "user_id":
             assert pa.types.is_floating(field.type), f"{field.name}: {field.type}"
-
-
-def quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Calls userops with its left-out-rows warning silenced (checked in its own test)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", userops.UserOpsWarning)
-        return fn(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------------------

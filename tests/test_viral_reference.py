@@ -36,10 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import random
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -47,6 +45,7 @@ import pyarrow.compute as pc
 import pytest
 
 import userops
+from _reference import as_of_micros, assert_tables_close
 
 # The generated logs have rows with null ids and timestamps on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::userops.UserOpsWarning")
@@ -54,7 +53,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::userops.UserOpsWarning")
 UTC = dt.timezone.utc
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
-REL = 1e-9
 T0 = int(dt.datetime(2024, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 
 SCHEMA = pa.schema(
@@ -201,15 +199,6 @@ def with_string_ids(table: pa.Table) -> pa.Table:
 # --------------------------------------------------------------------------------------
 # The reference
 # --------------------------------------------------------------------------------------
-
-
-def as_of_micros(as_of: Any, tz: str) -> int | None:
-    if as_of is None:
-        return None
-    if isinstance(as_of, dt.datetime):
-        return int(as_of.timestamp() * 1_000_000)
-    next_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tz))
-    return int(next_day.timestamp()) * 1_000_000 - 1
 
 
 class Reference:
@@ -389,19 +378,8 @@ TREE_COLUMNS = [
 # --------------------------------------------------------------------------------------
 
 
-def assert_same(actual: pa.Table, expected: pa.Table, what: str) -> None:
-    assert actual.column_names == expected.column_names, (what, actual.column_names, expected.column_names)
-    assert actual.num_rows == expected.num_rows, (what, actual.num_rows, expected.num_rows)
-    for name in actual.column_names:
-        a, e = actual.column(name).to_pylist(), expected.column(name).to_pylist()
-        for i, (x, y) in enumerate(zip(a, e)):
-            if isinstance(x, float) or isinstance(y, float):
-                ok = (x is None and y is None) or (
-                    x is not None and y is not None and math.isclose(x, y, rel_tol=REL, abs_tol=1e-12)
-                )
-            else:
-                ok = x == y
-            assert ok, f"{what}: column {name}, row {i}: userops {x!r}, reference {y!r}\n{actual.slice(i, 1).to_pylist()}"
+#: Same columns, rows and values; floats within a relative 1e-9 or an absolute 1e-12.
+assert_same = functools.partial(assert_tables_close, abs_tol=1e-12)
 
 
 def chunked(table: pa.Table, rows: int) -> pa.Table:
