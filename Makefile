@@ -9,10 +9,11 @@ STAMP := $(VENV)/.requirements-installed
 PROPTEST_CASES ?= 64
 
 # Files whose change needs a new build of the extension module.
+comma := ,
 NATIVE_SOURCES := $(shell find crates -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock pyproject.toml
 BUILD_STAMP := $(VENV)/.native-built
 
-.PHONY: help requirements build demo test test-rust test-python test-long bench clippy fmt clean
+.PHONY: help requirements build demo test test-rust test-python test-long bench bench-scale clippy fmt clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,7 +23,8 @@ $(VENV)/bin/python:
 
 # The build tool and the `test` extra of pyproject.toml (keep the two lists in step).
 $(STAMP): $(VENV)/bin/python pyproject.toml
-	$(PYTHON) -m pip install 'maturin>=1.7,<2' pytest 'pyarrow>=15' polars pandas duckdb numpy tqdm mypy
+	$(PYTHON) -m pip install 'maturin>=1.7,<2' pytest 'pyarrow>=15' polars pandas duckdb numpy tqdm mypy \
+		'matplotlib>=3.7' nbformat nbclient ipykernel ipywidgets 'dask[distributed]>=2024.1' 'pyspark>=3.5'
 	@touch $@
 
 requirements: $(STAMP) ## Create .venv and install the build and test requirements
@@ -33,8 +35,8 @@ $(BUILD_STAMP): $(STAMP) $(NATIVE_SOURCES)
 
 build: $(BUILD_STAMP) ## Build the extension (release) and install the package into .venv
 
-demo: build ## Print RFM segments and revenue concentration of the demo shop
-	$(PYTHON) -m userops.cli demo
+demo: build ## Write report.html of the demo shop and print its headline numbers (`userops demo`)
+	$(VENV)/bin/userops demo
 
 test-rust: ## Run the Rust tests of the default members (PROPTEST_CASES=64 unless set)
 	PROPTEST_CASES=$(PROPTEST_CASES) cargo test
@@ -50,6 +52,10 @@ test-long: ## Run every test with PROPTEST_CASES=2000
 
 bench: build ## Run the benchmarks (bench/run.py)
 	$(PYTHON) bench/run.py
+
+SCALE_EVENTS ?= 50M,100M,200M
+bench-scale: build ## Full analysis from Parquet at SCALE_EVENTS (default 50M,100M,200M), merge of 1000 states (bench/scale.py)
+	$(PYTHON) bench/scale.py --events $(SCALE_EVENTS) --per-plugin $(firstword $(subst $(comma), ,$(SCALE_EVENTS))) --merge 1000x100k
 
 clippy: ## Lint the Rust code (all crates, warnings are errors)
 	cargo clippy --workspace --all-targets -- -D warnings

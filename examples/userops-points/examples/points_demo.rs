@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, Float64Array, Int64Array, RecordBatch, RecordBatchIterator, StringArray, TimestampMicrosecondArray, UInt32Array,
+    Array, Float64Array, Int64Array, RecordBatch, RecordBatchIterator, StringArray, TimestampMicrosecondArray,
+    UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use arrow_select::take::take_record_batch;
@@ -99,12 +100,12 @@ fn show(title: &str, batch: &RecordBatch, limit: usize) {
     };
     let cells: Vec<Vec<String>> =
         (0..rows).map(|r| batch.columns().iter().map(|c| cell(c.as_ref(), r)).collect()).collect();
-    let widths: Vec<usize> =
-        (0..header.len()).map(|i| cells.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| cells.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .collect();
     println!("{title}");
-    let line = |values: &[String]| {
-        values.iter().zip(&widths).map(|(v, w)| format!("{v:>w$}")).collect::<Vec<_>>().join("  ")
-    };
+    let line =
+        |values: &[String]| values.iter().zip(&widths).map(|(v, w)| format!("{v:>w$}")).collect::<Vec<_>>().join("  ");
     println!("{}", line(&header));
     for r in &cells {
         println!("{}", line(r));
@@ -136,7 +137,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let users = &results[1].1;
     let segment = users.column_by_name("segment").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
     let balance = users.column_by_name("balance").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
-    let mut flagged: Vec<usize> = (0..users.num_rows()).filter(|&i| segment.value(i) == "high_balance_no_redemption").collect();
+    let mut flagged: Vec<usize> =
+        (0..users.num_rows()).filter(|&i| segment.value(i) == "high_balance_no_redemption").collect();
     flagged.sort_by(|&a, &b| balance.value(b).total_cmp(&balance.value(a)));
     let top = UInt32Array::from_iter_values(flagged.iter().take(10).map(|&i| i as u32));
     let top = take_record_batch(users, &top)?;

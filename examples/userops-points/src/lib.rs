@@ -336,7 +336,10 @@ struct SummaryColumns {
 
 const PARAMS: &[ParamInfo] = &[
     ParamInfo { name: "earn_event", doc: "event of points earned, the points in `amount` (default \"points_earn\")" },
-    ParamInfo { name: "redeem_event", doc: "event of points redeemed, the points in `amount` (default \"points_redeem\")" },
+    ParamInfo {
+        name: "redeem_event",
+        doc: "event of points redeemed, the points in `amount` (default \"points_redeem\")",
+    },
     ParamInfo {
         name: "high_balance",
         doc: "balance at or above which a user who never redeemed is `high_balance_no_redemption` (default 1000)",
