@@ -144,6 +144,10 @@ def _progress(progress: Any, source: _inputs.Source) -> Iterator[Callable[[int, 
         return
     if progress is not None and progress is not True:
         raise ParameterError(f"progress must be True, False, None or a callable (rows, batches), not {progress!r}")
+    total = source.rows()
+    if progress is None and not source.from_files and (total is None or total <= PROGRESS_ROWS):
+        yield None  # small in-memory input: no bar, and tqdm is not even imported
+        return
     tqdm = _tqdm()
     if tqdm is None:
         if progress is True:
@@ -152,10 +156,6 @@ def _progress(progress: Any, source: _inputs.Source) -> Iterator[Callable[[int, 
                 UserOpsWarning,
                 stacklevel=_user_stacklevel(),
             )
-        yield None
-        return
-    total = source.rows()
-    if progress is None and not source.from_files and (total is None or total <= PROGRESS_ROWS):
         yield None
         return
     bar = tqdm(total=total, unit=" rows", unit_scale=True, desc="userops", leave=False)
