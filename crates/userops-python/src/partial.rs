@@ -8,10 +8,13 @@
 //! header ([`Analysis::from_partial_bytes`]) and refuse states of other plugins,
 //! parameters, options or versions (`StateError`).
 //!
-//! `merge` is a streaming balanced tree: states are decoded a chunk at a time (in
-//! parallel), each chunk is tree-merged, and the chunk results are combined like a
-//! binary counter, so the merge tree is balanced (no quadratic re-merging of one
-//! growing state) and at most one chunk plus O(log n) merged partials are decoded at
+//! `merge` is a streaming tree: states are decoded a chunk at a time (in parallel), each
+//! chunk is tree-merged on all cores, and the chunk results go on a stack where the top
+//! two merge while the lower has at most twice the users of the upper. States of
+//! disjoint users thus merge as a balanced tree (a binary counter: each user is
+//! re-absorbed O(log n) times, never O(n)), and states of the same users fold into the
+//! accumulated state once it stops growing (each merge absorbs the smaller dictionary
+//! into the larger). At most one chunk plus O(log n) merged partials are decoded at
 //! once, whatever the number of states.
 
 use std::collections::HashMap;
@@ -107,6 +110,12 @@ struct Merged {
     partial: Partial,
 }
 
+impl Merged {
+    fn users(&self) -> usize {
+        self.partial.users.len()
+    }
+}
+
 /// Merges serialized states as a streaming balanced tree (see the module docs).
 pub fn merge_states(states: &[&[u8]], interrupt: &Interrupt) -> userops_core::Result<Vec<u8>> {
     use rayon::prelude::*;
@@ -129,8 +138,10 @@ pub fn merge_states(states: &[&[u8]], interrupt: &Interrupt) -> userops_core::Re
         offset += part.len();
         let partial = analysis.merge_all(decoded)?;
         stack.push(Merged { weight: part.len(), partial });
-        // Binary counter: merge while the one below is no heavier than the top.
-        while stack.len() >= 2 && stack[stack.len() - 2].weight <= stack[stack.len() - 1].weight {
+        // Merge while the one below has at most twice the users of the top: states of
+        // disjoint users then merge as a binary counter (a balanced tree), and states of
+        // the same users fold into the accumulated one as soon as it stops growing.
+        while stack.len() >= 2 && stack[stack.len() - 2].users() <= 2 * stack[stack.len() - 1].users() {
             let top = stack.pop().expect("two entries");
             let below = stack.pop().expect("two entries");
             let partial = analysis.merge(below.partial, top.partial)?;
@@ -139,7 +150,8 @@ pub fn merge_states(states: &[&[u8]], interrupt: &Interrupt) -> userops_core::Re
     }
     let mut merged = stack.pop().expect("at least the first state");
     while let Some(below) = stack.pop() {
-        merged = Merged { weight: below.weight + merged.weight, partial: analysis.merge(below.partial, merged.partial)? };
+        merged =
+            Merged { weight: below.weight + merged.weight, partial: analysis.merge(below.partial, merged.partial)? };
     }
     analysis.partial_to_bytes(&merged.partial)
 }
