@@ -232,8 +232,22 @@ impl UserDict {
     }
 
     /// Sorts user indices by key, so results never depend on which worker saw whom first.
+    /// Integer keys sort as `(key, index)` pairs, far faster than comparing through the
+    /// dictionary; keys are distinct, so the order is total.
     pub fn sort_by_key(&self, users: &mut [u32]) {
-        users.sort_unstable_by(|&a, &b| self.compare(a, b));
+        fn by_pairs<K: Ord + Copy>(keys: &[K], users: &mut [u32]) {
+            let mut pairs: Vec<(K, u32)> = users.iter().map(|&u| (keys[u as usize], u)).collect();
+            pairs.sort_unstable();
+            for (slot, (_, u)) in users.iter_mut().zip(pairs) {
+                *slot = u;
+            }
+        }
+        match &self.keys {
+            Keys::Int(v) => by_pairs(v, users),
+            Keys::UInt(v) => by_pairs(v, users),
+            Keys::Str(v) => users.sort_unstable_by(|&a, &b| v[a as usize].cmp(&v[b as usize])),
+            Keys::Unset => {}
+        }
     }
 
     /// The keys of `users` as an Arrow array of the output type (Int64, UInt64 or Utf8).
@@ -361,5 +375,14 @@ mod tests {
         let mut ints = UserDict::new();
         ints.set_kind(KeyKind::Int).unwrap();
         assert!(ints.absorb(&b).is_err());
+        for k in [30, -5, 12, 7] {
+            ints.intern(KeyRef::Int(k)).unwrap();
+        }
+        let mut order = vec![0, 1, 2, 3];
+        ints.sort_by_key(&mut order);
+        assert_eq!(order, vec![1, 3, 2, 0]);
+        let mut names = vec![1, 0];
+        a.sort_by_key(&mut names);
+        assert_eq!(names, vec![0, 1], "ann before bob");
     }
 }

@@ -12,7 +12,7 @@ use userops_core::time::MICROS_PER_DAY;
 use userops_core::{FinishContext, Result, UserDict, UserOpsError};
 
 use crate::purchases::Payer;
-use crate::scoring::{fixed_score, ntile_scores, quantile_scores};
+use crate::scoring::{fixed_score, ntile_scores, quantile_scores, quantile_scores_of};
 use crate::segments::{segment, SEGMENTS};
 
 /// How values are scored into bins.
@@ -70,7 +70,13 @@ pub struct RfmParams {
 
 impl Default for RfmParams {
     fn default() -> Self {
-        RfmParams { bins: 5, method: Method::Quantile, monetary: Monetary::Sum, thresholds: None, revenue_event: "order".into() }
+        RfmParams {
+            bins: 5,
+            method: Method::Quantile,
+            monetary: Monetary::Sum,
+            thresholds: None,
+            revenue_event: "order".into(),
+        }
     }
 }
 
@@ -81,11 +87,14 @@ impl RfmParams {
             return Err(UserOpsError::param(plugin, "bins", format!("must be from 2 to 9, got {}", self.bins)));
         }
         match (&self.method, &self.thresholds) {
-            (Method::Fixed, None) => {
-                Err(UserOpsError::param(plugin, "thresholds", "method=\"fixed\" needs thresholds for recency, frequency and monetary"))
-            }
+            (Method::Fixed, None) => Err(UserOpsError::param(
+                plugin,
+                "thresholds",
+                "method=\"fixed\" needs thresholds for recency, frequency and monetary",
+            )),
             (Method::Fixed, Some(t)) => {
-                for (name, values) in [("recency", &t.recency), ("frequency", &t.frequency), ("monetary", &t.monetary)] {
+                for (name, values) in [("recency", &t.recency), ("frequency", &t.frequency), ("monetary", &t.monetary)]
+                {
                     if values.len() != self.bins as usize - 1 {
                         return Err(UserOpsError::param(
                             plugin,
@@ -150,7 +159,14 @@ pub fn compute(payers: &[Payer], end: i64, params: &RfmParams, users: &UserDict)
     let bins = params.bins;
     let (r, f, m) = match (params.method, &params.thresholds) {
         (Method::Quantile, _) => {
-            (quantile_scores(n, bins, by_recency), quantile_scores(n, bins, by_frequency), quantile_scores(n, bins, by_monetary))
+            // Plain orders sort values directly; only a mean (an exact fraction) needs the comparator.
+            let fewer_days: Vec<i64> = recency.iter().map(|d| -d).collect();
+            let purchases: Vec<u64> = payers.iter().map(|p| p.stats.purchases).collect();
+            let monetary = match params.monetary {
+                Monetary::Sum => quantile_scores_of(&(0..n).map(net).collect::<Vec<_>>(), bins),
+                Monetary::Mean => quantile_scores(n, bins, by_monetary),
+            };
+            (quantile_scores_of(&fewer_days, bins), quantile_scores_of(&purchases, bins), monetary)
         }
         (Method::Ntile, _) => (
             ntile_scores(n, bins, by_recency, by_user),
@@ -201,6 +217,11 @@ fn end_of_data(ctx: &FinishContext<'_>, payers: &[Payer]) -> i64 {
     ctx.end.unwrap_or_else(|| payers.iter().map(|p| p.stats.last_purchase).max().unwrap_or(0))
 }
 
+/// The three scores as digits ("545"); scores are 1 to 9.
+fn score_digits(r: u32, f: u32, m: u32) -> String {
+    [r, f, m].iter().map(|d| char::from(b'0' + *d as u8)).collect()
+}
+
 fn segment_of(row: &RfmRow, bins: u32) -> Option<&'static str> {
     (bins == 5).then(|| segment(row.r, row.f))
 }
@@ -210,7 +231,9 @@ fn segment_of(row: &RfmRow, bins: u32) -> Option<&'static str> {
 pub fn rfm_table(payers: &[Payer], params: &RfmParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let rows = compute(payers, end_of_data(ctx, payers), params, ctx.users);
     let users: Vec<u32> = rows.iter().map(|r| r.user).collect();
-    let score = |f: fn(&RfmRow) -> u32| -> ArrayRef { Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| f(r) as i32))) };
+    let score = |f: fn(&RfmRow) -> u32| -> ArrayRef {
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| f(r) as i32)))
+    };
     table(vec![
         ("user_id", ctx.users.key_array(&users)),
         ("recency_days", Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.recency_days)))),
@@ -219,7 +242,7 @@ pub fn rfm_table(payers: &[Payer], params: &RfmParams, ctx: &FinishContext<'_>) 
         ("r_score", score(|r| r.r)),
         ("f_score", score(|r| r.f)),
         ("m_score", score(|r| r.m)),
-        ("rfm_score", Arc::new(StringArray::from_iter_values(rows.iter().map(|r| format!("{}{}{}", r.r, r.f, r.m))))),
+        ("rfm_score", Arc::new(StringArray::from_iter_values(rows.iter().map(|r| score_digits(r.r, r.f, r.m))))),
         ("segment", Arc::new(rows.iter().map(|r| segment_of(r, params.bins)).collect::<StringArray>())),
     ])
 }
@@ -230,7 +253,8 @@ pub fn rfm_table(payers: &[Payer], params: &RfmParams, ctx: &FinishContext<'_>) 
 /// has none); revenue is net revenue whatever `monetary` is.
 pub fn segments_table(payers: &[Payer], params: &RfmParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let rows = compute(payers, end_of_data(ctx, payers), params, ctx.users);
-    let names: Vec<Option<&str>> = if params.bins == 5 { SEGMENTS.iter().map(|s| Some(*s)).collect() } else { vec![None] };
+    let names: Vec<Option<&str>> =
+        if params.bins == 5 { SEGMENTS.iter().map(|s| Some(*s)).collect() } else { vec![None] };
     let total_users = rows.len() as f64;
     let total_revenue: i128 = rows.iter().map(|r| r.net_micros).sum();
     let mut out = SegmentColumns::default();
