@@ -25,10 +25,9 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use userops_core::{Analysis, Breakdown, Partial, Registry, UserOpsError};
 
 use crate::call::{call, Interrupt};
-use crate::convert::{arrow_source, collect_batches, to_pyarrow};
+use crate::convert::{collect_batches, to_pyarrow};
 use crate::errors::parameter;
-use crate::progress::Reporter;
-use crate::run::{analysis, Interruptible};
+use crate::run::{analysis, scan_source};
 
 /// Scans `source` with `plugins` into one partial state (bytes). Breakdowns are not part
 /// of a state: give them to `finish`.
@@ -58,24 +57,8 @@ pub fn partial<'py>(
         }
     }
     let analysis = analysis(py, &plugins, columns, tz, as_of, threads)?;
-    if let Some(p) = &progress {
-        if !p.bind(py).is_callable() {
-            return Err(PyTypeError::new_err("progress must be a callable (rows, batches) or None"));
-        }
-    }
-    let reader = arrow_source(source, "events")?.into_reader()?;
-    let reporter = progress.map(Reporter::new);
-    let bytes = call(py, |interrupt| {
-        let reader = Box::new(Interruptible { inner: reader, interrupt: interrupt.clone() });
-        let partial = match &reporter {
-            Some(r) => analysis.scan(reader, Some(&|p| r.report(p)))?,
-            None => analysis.scan(reader, None)?,
-        };
-        analysis.partial_to_bytes(&partial)
-    })?;
-    if let Some(r) = &reporter {
-        r.finish(py);
-    }
+    let partial = scan_source(py, &analysis, source, progress)?;
+    let bytes = call(py, move |_| analysis.partial_to_bytes(&partial))?;
     Ok(PyBytes::new(py, &bytes))
 }
 

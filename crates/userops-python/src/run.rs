@@ -7,7 +7,9 @@ use arrow_schema::{ArrowError, SchemaRef};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use userops_core::{Analysis, Breakdown, Column, ColumnNames, PluginSpec, Registry, RunOptions, ScanContext, TimeZone};
+use userops_core::{
+    Analysis, Breakdown, Column, ColumnNames, Partial, PluginSpec, Registry, RunOptions, ScanContext, TimeZone,
+};
 
 use crate::call::{call, Interrupt};
 use crate::convert::{arrow_source, collect_batches, to_pyarrow};
@@ -103,6 +105,35 @@ impl RecordBatchReader for Interruptible {
     }
 }
 
+/// Scans `source` with `analysis` on all workers into one partial result: the one
+/// scanning path of `run` and `partial` (interpreter released, Ctrl-C honoured,
+/// progress reported to `progress(rows, batches)`).
+pub(crate) fn scan_source(
+    py: Python<'_>,
+    analysis: &Analysis,
+    source: &Bound<'_, PyAny>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Partial> {
+    if let Some(p) = &progress {
+        if !p.bind(py).is_callable() {
+            return Err(PyTypeError::new_err("progress must be a callable (rows, batches) or None"));
+        }
+    }
+    let reader = arrow_source(source, "events")?.into_reader()?;
+    let reporter = progress.map(Reporter::new);
+    let partial = call(py, |interrupt| {
+        let reader = Box::new(Interruptible { inner: reader, interrupt: interrupt.clone() });
+        match &reporter {
+            Some(r) => analysis.scan(reader, Some(&|p| r.report(p))),
+            None => analysis.scan(reader, None),
+        }
+    })?;
+    if let Some(r) = &reporter {
+        r.finish(py);
+    }
+    Ok(partial)
+}
+
 /// Runs `plugins` over `source` in one pass; returns `{output name: pyarrow.Table}`.
 #[pyfunction]
 #[pyo3(signature = (source, plugins, *, columns=None, tz="UTC", as_of=None, threads=0, progress=None))]
@@ -118,23 +149,8 @@ pub fn run<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let analysis = analysis(py, &plugins, columns, tz, as_of, threads)?;
-    if let Some(p) = &progress {
-        if !p.bind(py).is_callable() {
-            return Err(PyTypeError::new_err("progress must be a callable (rows, batches) or None"));
-        }
-    }
-    let reader = arrow_source(source, "events")?.into_reader()?;
-    let reporter = progress.map(Reporter::new);
-    let results = call(py, |interrupt| {
-        let reader = Box::new(Interruptible { inner: reader, interrupt: interrupt.clone() });
-        match &reporter {
-            Some(r) => analysis.run(reader, Some(&|p| r.report(p))),
-            None => analysis.run(reader, None),
-        }
-    })?;
-    if let Some(r) = &reporter {
-        r.finish(py);
-    }
+    let partial = scan_source(py, &analysis, source, progress)?;
+    let results = call(py, |_| analysis.finish(partial))?;
     let out = PyDict::new(py);
     for (name, batch) in results {
         out.set_item(name, to_pyarrow(py, batch)?)?;
