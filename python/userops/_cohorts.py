@@ -117,21 +117,6 @@ def spend_rows(spend: Any) -> list[dict[str, Any]] | None:
     return rows
 
 
-def _run_cohort(
-    name: str, events: Any, params: dict[str, Any], breakdown: Any, options: dict[str, Any]
-) -> pa.Table:
-    """Runs plugin ``name``: a string breakdown is the plugin's parameter, a table is
-    the run's breakdown (a segmenter's output)."""
-    table = None
-    if breakdown is None or isinstance(breakdown, str):
-        params["breakdown"] = breakdown
-    else:
-        params["breakdown"] = None
-        table = breakdown
-    spec = _run.spec(name, params, breakdown=table)
-    return _run.run(events, [spec], **options)[name]
-
-
 def acquisition(
     events: Any,
     *,
@@ -183,12 +168,14 @@ def acquisition(
         >>> sum(table.column("new_users").to_pylist())  # every user signs up once
         2000
     """
-    params = {"period": period, "acquisition_events": _names(acquisition_events, "acquisition_events"),
-              "spend": spend_rows(spend)}
-    spec = _run.spec("acquisition", params)
-    return _run.run(events, [spec], as_of=as_of, columns=columns, tz=tz, threads=threads, progress=progress)[
-        "acquisition"
-    ]
+    return _run.metric(
+        "acquisition",
+        {
+            **locals(),
+            "acquisition_events": _names(acquisition_events, "acquisition_events"),
+            "spend": spend_rows(spend),
+        },
+    )
 
 
 def paying_conversion(
@@ -237,12 +224,13 @@ def paying_conversion(
         >>> table.to_pylist()[-1]["eligible"]  # December's users are all within 30 days of D
         0
     """
-    params = {"period": period, "window_days": window_days, "revenue_event": revenue_event,
-              "acquisition_events": _names(acquisition_events, "acquisition_events")}
-    spec = _run.spec("paying_conversion", params)
-    return _run.run(events, [spec], as_of=as_of, columns=columns, tz=tz, threads=threads, progress=progress)[
-        "paying_conversion"
-    ]
+    return _run.metric(
+        "paying_conversion",
+        {
+            **locals(),
+            "acquisition_events": _names(acquisition_events, "acquisition_events"),
+        },
+    )
 
 
 def activation(
@@ -289,12 +277,13 @@ def activation(
         >>> 0 < row["rate"] < 1 and row["median_hours"] <= row["p90_hours"] <= 7 * 24
         True
     """
-    params = {"period": period, "window_days": window_days, "activation_event": activation_event,
-              "acquisition_events": _names(acquisition_events, "acquisition_events")}
-    spec = _run.spec("activation", params)
-    return _run.run(events, [spec], as_of=as_of, columns=columns, tz=tz, threads=threads, progress=progress)[
-        "activation"
-    ]
+    return _run.metric(
+        "activation",
+        {
+            **locals(),
+            "acquisition_events": _names(acquisition_events, "acquisition_events"),
+        },
+    )
 
 
 def retention(
@@ -360,16 +349,14 @@ def retention(
         >>> by_segment.column_names[0], by_segment.column("segment").null_count > 0
         ('segment', True)
     """
-    params = {
-        "period": period,
-        "mode": mode,
-        "kind": kind,
-        "acquisition_events": _names(acquisition_events, "acquisition_events"),
-        "return_events": _names(return_events, "return_events"),
-        "max_offset": max_offset,
-    }
-    options = {"as_of": as_of, "columns": columns, "tz": tz, "threads": threads, "progress": progress}
-    return _run_cohort("retention", events, params, breakdown, options)
+    return _run.metric(
+        "retention",
+        {
+            **locals(),
+            "acquisition_events": _names(acquisition_events, "acquisition_events"),
+            "return_events": _names(return_events, "return_events"),
+        },
+    )
 
 
 def ltv(
@@ -429,15 +416,14 @@ def ltv(
         >>> jan_ads["ltv_to_cac"] > 0 and jan_ads["paid_back"] == (jan_ads["ltv"] >= jan_ads["cac"])
         True
     """
-    params = {
-        "period": period,
-        "spend": spend_rows(spend),
-        "max_offset": max_offset,
-        "revenue_event": revenue_event,
-        "acquisition_events": _names(acquisition_events, "acquisition_events"),
-    }
-    options = {"as_of": as_of, "columns": columns, "tz": tz, "threads": threads, "progress": progress}
-    return _run_cohort("ltv", events, params, breakdown, options)
+    return _run.metric(
+        "ltv",
+        {
+            **locals(),
+            "spend": spend_rows(spend),
+            "acquisition_events": _names(acquisition_events, "acquisition_events"),
+        },
+    )
 
 
 def pivot_triangle(table: pa.Table, values: str = "rate") -> pa.Table:

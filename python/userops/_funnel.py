@@ -91,17 +91,11 @@ def funnel(
     """
     if isinstance(steps, str) or not isinstance(steps, Sequence):
         raise ParameterError(f"funnel: steps must be a list of event names, not {steps!r}")
-    params: dict[str, Any] = {
-        "steps": list(steps),
-        "window_days": window_days,
-        "mode": mode,
-        "breakdown": None,
-        "acquisition_events": None if acquisition_events is None else list(acquisition_events),
-    }
-    table = None
-    if isinstance(breakdown, str):
-        params["breakdown"] = breakdown
-    elif breakdown is not None:
-        table = breakdown
-    spec = _run.spec("funnel", params, breakdown=table)
-    return _run.run(events, [spec], as_of=as_of, columns=columns, tz=tz, threads=threads, progress=progress)["funnel"]
+    return _run.metric(
+        "funnel",
+        {
+            **locals(),
+            "steps": list(steps),
+            "acquisition_events": None if acquisition_events is None else list(acquisition_events),
+        },
+    )

@@ -55,14 +55,21 @@ def spec(name: str, params: Mapping[str, Any], *, output: str | None = None, bre
 def metric(name: str, args: Mapping[str, Any]) -> pa.Table:
     """Runs plugin ``name`` over ``args["events"]`` and returns its table.
 
-    ``args`` is the calling metric function's ``locals()``: ``events`` and the
-    :data:`RUN_OPTIONS` go to the run; every other argument is a plugin parameter of
-    the same name.
+    ``args`` is the calling metric function's ``locals()`` (with any argument the
+    function converted replaced): ``events`` and the :data:`RUN_OPTIONS` go to the run;
+    every other argument is a plugin parameter of the same name, except a
+    ``breakdown`` that is a table (a segmenter's output): that becomes the run's
+    breakdown labels, while a string (``"channel"``) stays the plugin's parameter.
     """
     args = dict(args)
     events = args.pop("events")
     options = {k: args.pop(k) for k in RUN_OPTIONS if k in args}
-    return run(events, [spec(name, args)], **options)[name]
+    labels = args.get("breakdown")
+    if labels is not None and not isinstance(labels, str):
+        args["breakdown"] = None
+    else:
+        labels = None
+    return run(events, [spec(name, args, breakdown=labels)], **options)[name]
 
 
 def specs_of(plugins: Mapping[str, Mapping[str, Any] | None]) -> list[dict[str, Any]]:
