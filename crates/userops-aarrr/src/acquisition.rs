@@ -136,7 +136,7 @@ pub const ACQUISITION: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "New users per period and acquisition channel (拉新), with channel spend and CAC = spend / new users",
     params: &[PERIOD_DOC, ACQUISITION_EVENTS_DOC, SPEND_DOC],
-    defaults: || serde_json::to_value(AcquisitionParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<AcquisitionParams>,
     build: |params| {
         let p: AcquisitionParams = parse_params("acquisition", params)?;
         check_acquisition_events("acquisition", &p.acquisition_events)?;

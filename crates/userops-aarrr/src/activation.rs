@@ -133,7 +133,7 @@ pub const ACTIVATION: Registration = Registration {
         ParamInfo { name: "activation_event", doc: "the event that marks activation (default \"activate\")" },
         ACQUISITION_EVENTS_DOC,
     ],
-    defaults: || serde_json::to_value(ActivationParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<ActivationParams>,
     build: |params| {
         let p: ActivationParams = parse_params("activation", params)?;
         check_acquisition_events("activation", &p.acquisition_events)?;

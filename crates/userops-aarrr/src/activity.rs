@@ -245,7 +245,7 @@ pub const ACTIVE_USERS: Registration = Registration {
         ParamInfo { name: "period", doc: "\"day\" (default, DAU), \"week\" (WAU, ISO weeks) or \"month\" (MAU)" },
         ACTIVITY_EVENTS_DOC,
     ],
-    defaults: || serde_json::to_value(ActiveUsersParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<ActiveUsersParams>,
     build: |params| {
         check_param_values("active_users", &params, &[("period", PERIODS)], &[], 0)?;
         let p: ActiveUsersParams = parse_params("active_users", params)?;
@@ -263,7 +263,7 @@ pub const STICKINESS: Registration = Registration {
     description:
         "Stickiness (DAU/MAU) per month: mean DAU over the month's calendar days up to the end of data, divided by MAU",
     params: &[ACTIVITY_EVENTS_DOC],
-    defaults: || serde_json::to_value(StickinessParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<StickinessParams>,
     build: |params| {
         let p: StickinessParams = parse_params("stickiness", params)?;
         check_activity_events("stickiness", &p.activity_events)?;

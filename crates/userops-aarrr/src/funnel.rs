@@ -583,7 +583,7 @@ pub const FUNNEL: Registration = Registration {
         ParamInfo { name: "breakdown", doc: "null (default) or \"channel\": the user's acquisition channel" },
         ACQUISITION_EVENTS_DOC,
     ],
-    defaults: || serde_json::to_value(FunnelParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<FunnelParams>,
     build: |params| {
         check_param_values("funnel", &params, &[("mode", &["ordered", "strict"])], &["window_days"], MAX_WINDOW_DAYS)?;
         let p: FunnelParams = parse_params("funnel", params)?;

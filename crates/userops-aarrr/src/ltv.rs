@@ -320,7 +320,7 @@ pub const LTV: Registration = Registration {
         ParamInfo { name: "max_offset", doc: "the last offset listed (default null: the last observed offset)" },
         BREAKDOWN_DOC,
     ],
-    defaults: || serde_json::to_value(LtvParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<LtvParams>,
     build: |params| {
         let p: LtvParams = parse_params("ltv", params)?;
         check_acquisition_events("ltv", &p.acquisition_events)?;

@@ -121,7 +121,7 @@ pub const PAYING_CONVERSION: Registration = Registration {
         REVENUE_EVENT_DOC,
         ACQUISITION_EVENTS_DOC,
     ],
-    defaults: || serde_json::to_value(PayingConversionParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<PayingConversionParams>,
     build: |params| {
         let p: PayingConversionParams = parse_params("paying_conversion", params)?;
         check_acquisition_events("paying_conversion", &p.acquisition_events)?;

@@ -300,7 +300,7 @@ pub const REPURCHASE: Registration = Registration {
         ParamInfo { name: "period", doc: "cohort period of the first purchase: \"month\" (default), \"week\" or \"day\"" },
         REVENUE_EVENT_DOC,
     ],
-    defaults: || serde_json::to_value(RepurchaseParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<RepurchaseParams>,
     build: |params| Ok(Box::new(RepurchasePlugin(repurchase_params(params)?))),
     law_params: &[r#"{"window_days": 7, "period": "week"}"#, r#"{"window_days": 0, "period": "day"}"#, r#"{"window_days": 90}"#],
 };
@@ -313,7 +313,7 @@ pub const NEXT_MONTH_REPURCHASE: Registration = Registration {
     description:
         "Next-month repurchase rate (次月复购率): share of a month's paying users who also purchase in the next month",
     params: &[REVENUE_EVENT_DOC],
-    defaults: || serde_json::to_value(NextMonthParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<NextMonthParams>,
     build: |params| {
         let p: NextMonthParams = parse_params("next_month_repurchase", params)?;
         check_revenue_event("next_month_repurchase", &p.revenue_event)?;

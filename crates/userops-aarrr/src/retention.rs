@@ -453,7 +453,7 @@ pub const RETENTION: Registration = Registration {
         ParamInfo { name: "max_offset", doc: "the last offset listed (default null: the last observed offset)" },
         BREAKDOWN_DOC,
     ],
-    defaults: || serde_json::to_value(RetentionParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<RetentionParams>,
     build: |params| {
         let p: RetentionParams = parse_params("retention", params)?;
         check_acquisition_events("retention", &p.acquisition_events)?;

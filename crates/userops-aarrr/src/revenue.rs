@@ -200,7 +200,7 @@ pub const REVENUE: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Revenue per period (付费): net revenue, active users, paying users, ARPU, ARPPU and paying rate",
     params: &[PERIOD_DOC, REVENUE_EVENT_DOC],
-    defaults: || serde_json::to_value(RevenueParams::default()).unwrap_or_default(),
+    defaults: userops_core::default_params::<RevenueParams>,
     build: |params| {
         check_param_values("revenue", &params, &[("period", PERIODS)], &[], 0)?;
         let p: RevenueParams = parse_params("revenue", params)?;

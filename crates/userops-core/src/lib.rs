@@ -33,7 +33,7 @@ pub use per_user::{quantile_cont, PerUser};
 pub use plugin::{
     decode_state, downcast_state, encode_state, FinishContext, ParamInfo, PartialState, Plugin, PluginKind, ScanContext,
 };
-pub use registry::{parse_params, Registration, Registry};
+pub use registry::{default_params, parse_params, Registration, Registry};
 pub use stats::ScanStats;
 pub use time::{Period, TimeZone};
 pub use users::{KeyKind, KeyRef, UserDict, UserRemap};

@@ -37,6 +37,12 @@ pub struct Registration {
 
 inventory::collect!(Registration);
 
+/// A parameters struct's defaults as a JSON object, for [`Registration::defaults`]:
+/// `defaults: default_params::<MyParams>`.
+pub fn default_params<P: serde::Serialize + Default>() -> serde_json::Value {
+    serde_json::to_value(P::default()).unwrap_or_default()
+}
+
 /// Parses a plugin's parameters: `null` means all defaults; an unknown key or a wrong
 /// value is an error naming the parameter (`period: unknown variant `quarter`, ...`).
 pub fn parse_params<P: DeserializeOwned>(plugin: &str, params: serde_json::Value) -> Result<P> {

@@ -76,7 +76,7 @@ fn nan_amounts_fail_at_finish_with_the_total_count() {
     };
     let a = analysis(vec![PluginSpec::new("rfm", json!({}))], RunOptions::default()).unwrap();
     let partial = a.scan_batches(&schema, &[batch(vec![f64::NAN, 1.0]), batch(vec![f64::INFINITY, f64::NAN])]).unwrap();
-    let err = a.finish(partial).err().expect("an error");
+    let err = a.finish(partial).expect_err("an error");
     assert!(matches!(err, UserOpsError::NonFiniteAmount { rows: 3, .. }), "{err}");
     assert!(err.to_string().contains("`amount`"));
 }

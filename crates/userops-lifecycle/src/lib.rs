@@ -263,9 +263,6 @@ impl Tiers {
     }
 }
 
-fn defaults<T: Serialize + Default>() -> serde_json::Value {
-    serde_json::to_value(T::default()).unwrap_or_default()
-}
 
 const ACTIVITY_DOC: ParamInfo =
     ParamInfo { name: "activity_events", doc: "event names that count as activity; null (default) for any event" };
@@ -287,7 +284,7 @@ pub const LIFECYCLE: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Growth accounting per period (生命周期): new, returning, resurrecting, dormant (negative) and active users, quick ratio",
     params: &[ParamInfo { name: "period", doc: "\"day\", \"week\" (ISO, Monday) or \"month\" (default)" }, ACTIVITY_DOC],
-    defaults: defaults::<LifecycleParams>,
+    defaults: userops_core::default_params::<LifecycleParams>,
     build: |params| {
         let params: LifecycleParams = parse_params("lifecycle", params)?;
         let filter = ActivityFilter::new("lifecycle", &params.activity_events)?;
@@ -313,7 +310,7 @@ pub const LIFECYCLE_STAGE: Registration = Registration {
         CHURN_DOC,
         ACTIVITY_DOC,
     ],
-    defaults: defaults::<StageParams>,
+    defaults: userops_core::default_params::<StageParams>,
     build: |params| {
         let params: StageParams = parse_params("lifecycle_stage", params)?;
         params.thresholds().validate("lifecycle_stage")?;
@@ -342,7 +339,7 @@ pub const STAGE_TRANSITIONS: Registration = Registration {
         CHURN_DOC,
         ACTIVITY_DOC,
     ],
-    defaults: defaults::<TransitionParams>,
+    defaults: userops_core::default_params::<TransitionParams>,
     build: |params| {
         let params: TransitionParams = parse_params("stage_transitions", params)?;
         params.validate("stage_transitions")?;
@@ -370,7 +367,7 @@ pub const CHURN_WARNING: Registration = Registration {
         ParamInfo { name: "revenue_event", doc: "event whose rows are purchases and refunds, for revenue (default \"order\")" },
         ACTIVITY_DOC,
     ],
-    defaults: defaults::<WarningParams>,
+    defaults: userops_core::default_params::<WarningParams>,
     build: |params| {
         let params: WarningParams = parse_params("churn_warning", params)?;
         params.validate("churn_warning")?;
@@ -398,7 +395,7 @@ pub const TIERS: Registration = Registration {
         ParamInfo { name: "default_tier", doc: "the tier of users no rule matches (default \"other\")" },
         ParamInfo { name: "revenue_event", doc: "event whose rows are purchases and refunds, for revenue and purchases (default \"order\")" },
     ],
-    defaults: defaults::<TierParams>,
+    defaults: userops_core::default_params::<TierParams>,
     build: |params| {
         let params: TierParams = parse_params("tiers", params)?;
         Ok(Box::new(Plug(Tiers { rules: Rules::compile("tiers", &params)? })))

@@ -128,9 +128,6 @@ fn rfm_params(plugin: &str, params: serde_json::Value) -> Result<RfmParams> {
     Ok(p)
 }
 
-fn defaults<T: serde::Serialize + Default>() -> serde_json::Value {
-    serde_json::to_value(T::default()).unwrap_or_default()
-}
 
 /// `rfm`: per-user RFM values, scores and segment.
 pub const RFM: Registration = Registration {
@@ -139,7 +136,7 @@ pub const RFM: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "RFM per paying user: recency days, frequency, monetary, 1-5 scores and the segment (用户价值分层)",
     params: RFM_PARAMS,
-    defaults: defaults::<RfmParams>,
+    defaults: userops_core::default_params::<RfmParams>,
     build: |params| Ok(Box::new(PurchasePlugin { name: "rfm", report: Report::Rfm(rfm_params("rfm", params)?) })),
     law_params: &[
         r#"{"method": "ntile"}"#,
@@ -155,7 +152,7 @@ pub const RFM_SEGMENTS: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "RFM segment summary: users, revenue and their shares, mean recency, frequency and monetary per segment",
     params: RFM_PARAMS,
-    defaults: defaults::<RfmParams>,
+    defaults: userops_core::default_params::<RfmParams>,
     build: |params| {
         Ok(Box::new(PurchasePlugin { name: "rfm_segments", report: Report::Segments(rfm_params("rfm_segments", params)?) }))
     },
@@ -169,7 +166,7 @@ pub const CONCENTRATION: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Revenue concentration (80/20): share of net revenue from the top fraction of paying users, and the Gini coefficient",
     params: &[ParamInfo { name: "top", doc: "top fraction of paying users, in (0, 1] (default 0.2)" }, REVENUE_EVENT_DOC],
-    defaults: defaults::<ConcentrationParams>,
+    defaults: userops_core::default_params::<ConcentrationParams>,
     build: |params| {
         let p: ConcentrationParams = parse_params("concentration", params)?;
         p.validate("concentration")?;
@@ -185,7 +182,7 @@ pub const LORENZ: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Lorenz curve of net revenue over paying users: revenue share held by the bottom user share",
     params: &[ParamInfo { name: "points", doc: "steps of the curve; points+1 rows (default 100)" }, REVENUE_EVENT_DOC],
-    defaults: defaults::<LorenzParams>,
+    defaults: userops_core::default_params::<LorenzParams>,
     build: |params| {
         let p: LorenzParams = parse_params("lorenz", params)?;
         p.validate("lorenz")?;

@@ -146,9 +146,6 @@ const REVENUE_EVENT_DOC: ParamInfo = ParamInfo {
     doc: "event whose rows are purchases and refunds, summed into descendants' net revenue (default \"order\")",
 };
 
-fn defaults<T: serde::Serialize + Default>() -> serde_json::Value {
-    serde_json::to_value(T::default()).unwrap_or_default()
-}
 
 /// `viral`: K-factor, invites and referral share per cohort.
 pub const VIRAL: Registration = Registration {
@@ -162,7 +159,7 @@ pub const VIRAL: Registration = Registration {
         ACQUISITION_EVENTS_DOC,
         ParamInfo { name: "invite_event", doc: "the invite event (default \"invite\"); invite columns are null when the data has none" },
     ],
-    defaults: defaults::<ViralParams>,
+    defaults: userops_core::default_params::<ViralParams>,
     build: |params| {
         let p: ViralParams = parse_params("viral", params)?;
         p.validate("viral")?;
@@ -188,7 +185,7 @@ pub const VIRAL_CYCLE: Registration = Registration {
         },
         ACQUISITION_EVENTS_DOC,
     ],
-    defaults: defaults::<CycleParams>,
+    defaults: userops_core::default_params::<CycleParams>,
     build: |params| {
         let p: CycleParams = parse_params("viral_cycle", params)?;
         p.validate("viral_cycle")?;
@@ -204,7 +201,7 @@ pub const REFERRAL_TREE: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Referral forest per acquired user: valid referrer, generation, root, direct referrals, descendants, their net revenue, depth below",
     params: &[REVENUE_EVENT_DOC, ACQUISITION_EVENTS_DOC],
-    defaults: defaults::<TreeParams>,
+    defaults: userops_core::default_params::<TreeParams>,
     build: |params| {
         let p: TreeParams = parse_params("referral_tree", params)?;
         p.validate("referral_tree")?;
@@ -226,7 +223,7 @@ pub const TOP_REFERRERS: Registration = Registration {
         REVENUE_EVENT_DOC,
         ACQUISITION_EVENTS_DOC,
     ],
-    defaults: defaults::<TopParams>,
+    defaults: userops_core::default_params::<TopParams>,
     build: |params| {
         let p: TopParams = parse_params("top_referrers", params)?;
         p.validate("top_referrers")?;
@@ -245,7 +242,7 @@ pub const REFERRAL_ISSUES: Registration = Registration {
     crate_name: env!("CARGO_PKG_NAME"),
     description: "Referral edges left out: self_referral, unknown_referrer (never acquired) or referrer_not_earlier",
     params: &[ACQUISITION_EVENTS_DOC],
-    defaults: defaults::<EdgeParams>,
+    defaults: userops_core::default_params::<EdgeParams>,
     build: |params| {
         let p: EdgeParams = parse_params("referral_issues", params)?;
         p.validate("referral_issues")?;
@@ -262,7 +259,7 @@ pub const ACQUIRED_VIA: Registration = Registration {
     description:
         "Segmenter: \"referred\" for acquired users who arrived through a valid referral edge, else \"organic\"",
     params: &[ACQUISITION_EVENTS_DOC],
-    defaults: defaults::<EdgeParams>,
+    defaults: userops_core::default_params::<EdgeParams>,
     build: |params| {
         let p: EdgeParams = parse_params("acquired_via", params)?;
         p.validate("acquired_via")?;

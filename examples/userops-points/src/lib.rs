@@ -352,10 +352,6 @@ const LAW_PARAMS: &[&str] = &[
     r#"{"earn_event": "visit", "redeem_event": "order", "high_balance": 0.5}"#,
 ];
 
-fn defaults() -> serde_json::Value {
-    serde_json::to_value(PointsParams::default()).unwrap_or_default()
-}
-
 /// `points`: per-user points and segment (a segmenter: usable as a breakdown).
 pub const POINTS: Registration = Registration {
     name: "points",
@@ -364,7 +360,7 @@ pub const POINTS: Registration = Registration {
     description: "Loyalty points (积分) per user: earned, redeemed, balance, and the segment \
                   (redeemer, high_balance_no_redemption, earner)",
     params: PARAMS,
-    defaults,
+    defaults: userops_core::default_params::<PointsParams>,
     build: |params| {
         let params = PointsParams::parse("points", params)?;
         Ok(Box::new(PointsPlugin { name: "points", params, report: Report::Users }))
@@ -380,7 +376,7 @@ pub const POINTS_SUMMARY: Registration = Registration {
     description: "Loyalty points summary: users, points earned and redeemed, outstanding balance and its share, \
                   median and p90 balance, for all users and per points segment",
     params: PARAMS,
-    defaults,
+    defaults: userops_core::default_params::<PointsParams>,
     build: |params| {
         let params = PointsParams::parse("points_summary", params)?;
         Ok(Box::new(PointsPlugin { name: "points_summary", params, report: Report::Summary }))
