@@ -22,6 +22,7 @@ pub mod plugin;
 pub mod registry;
 pub mod stats;
 pub mod time;
+pub mod user_sets;
 pub mod users;
 
 pub use columns::{Column, ColumnNames, ColumnNeeds, ColumnSet};
@@ -36,6 +37,7 @@ pub use plugin::{
 pub use registry::{default_params, parse_params, Registration, Registry};
 pub use stats::ScanStats;
 pub use time::{Period, TimeZone};
+pub use user_sets::UserSets;
 pub use users::{KeyKind, KeyRef, UserDict, UserRemap};
 
 /// Re-exported so plugin crates submit registrations without depending on it directly.
