@@ -195,7 +195,12 @@ impl Analysis {
     /// The caller's names of the input columns this analysis reads, present or not:
     /// a Parquet reader reads only these.
     pub fn column_names(&self) -> Vec<String> {
-        self.needs.required.union(self.needs.optional).iter().map(|c| self.options.columns.name(c).to_string()).collect()
+        self.needs
+            .required
+            .union(self.needs.optional)
+            .iter()
+            .map(|c| self.options.columns.name(c).to_string())
+            .collect()
     }
 
     /// An empty partial result (the identity of [`Analysis::merge`]).
@@ -350,7 +355,8 @@ impl Analysis {
     /// with the same plugins, parameters and options; anything else is a clear error.
     pub fn partial_from_bytes(&self, bytes: &[u8]) -> Result<Partial> {
         let sections = split_sections(bytes)?;
-        let header: Header = serde_json::from_slice(sections[0]).map_err(|e| UserOpsError::Decode(format!("header: {e}")))?;
+        let header: Header =
+            serde_json::from_slice(sections[0]).map_err(|e| UserOpsError::Decode(format!("header: {e}")))?;
         let mine = self.header();
         if header != mine {
             return Err(UserOpsError::IncompatibleStates(describe_mismatch(&header, &mine)));
@@ -359,7 +365,8 @@ impl Analysis {
             return Err(UserOpsError::Decode("wrong number of state sections".into()));
         }
         let users = UserDict::from_bytes(sections[1])?;
-        let stats: ScanStats = bincode::deserialize(sections[2]).map_err(|e| UserOpsError::Decode(format!("stats: {e}")))?;
+        let stats: ScanStats =
+            bincode::deserialize(sections[2]).map_err(|e| UserOpsError::Decode(format!("stats: {e}")))?;
         let states = self
             .plugins
             .iter()
@@ -374,7 +381,8 @@ impl Analysis {
     /// state. This is how a driver finishes states made by workers it never configured.
     pub fn from_partial_bytes(registry: &Registry, bytes: &[u8]) -> Result<(Analysis, Partial)> {
         let sections = split_sections(bytes)?;
-        let header: Header = serde_json::from_slice(sections[0]).map_err(|e| UserOpsError::Decode(format!("header: {e}")))?;
+        let header: Header =
+            serde_json::from_slice(sections[0]).map_err(|e| UserOpsError::Decode(format!("header: {e}")))?;
         let specs = header
             .plugins
             .into_iter()
@@ -420,7 +428,10 @@ impl Analysis {
     pub fn finish(&self, partial: Partial) -> Result<Vec<(String, RecordBatch)>> {
         let Partial { users, states, stats } = partial;
         if stats.non_finite_amount > 0 && self.needs.required.union(self.needs.optional).contains(Column::Amount) {
-            return Err(UserOpsError::NonFiniteAmount { column: self.options.columns.amount.clone(), rows: stats.non_finite_amount });
+            return Err(UserOpsError::NonFiniteAmount {
+                column: self.options.columns.amount.clone(),
+                rows: stats.non_finite_amount,
+            });
         }
         let end = self.options.scan.as_of.or(stats.max_ts);
         let metadata: std::collections::HashMap<String, String> = stats.metadata().into_iter().collect();
@@ -434,7 +445,9 @@ impl Analysis {
                 }
                 let labels = match &spec.breakdown {
                     None => None,
-                    Some(Breakdown::Table(batches)) => Some(UserLabels::from_batches(batches, "user_id", "segment", &users)?),
+                    Some(Breakdown::Table(batches)) => {
+                        Some(UserLabels::from_batches(batches, "user_id", "segment", &users)?)
+                    }
                     Some(Breakdown::Segmenter(source)) => {
                         let table = self
                             .specs
@@ -449,14 +462,25 @@ impl Analysis {
                         Some(UserLabels::from_batches(std::slice::from_ref(table), "user_id", "segment", &users)?)
                     }
                 };
-                let ctx = FinishContext { users: &users, end, scan: &self.options.scan, stats: &stats, breakdown: labels.as_ref() };
+                let ctx = FinishContext {
+                    users: &users,
+                    end,
+                    scan: &self.options.scan,
+                    stats: &stats,
+                    breakdown: labels.as_ref(),
+                };
                 let state = states[i].take().expect("each state finishes once");
                 let batch = state.finish(&ctx)?;
                 let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata.clone()));
                 results[i] = Some(batch.with_schema(schema)?);
             }
         }
-        Ok(self.specs.iter().map(|s| s.output.clone()).zip(results.into_iter().map(|r| r.expect("all finished"))).collect())
+        Ok(self
+            .specs
+            .iter()
+            .map(|s| s.output.clone())
+            .zip(results.into_iter().map(|r| r.expect("all finished")))
+            .collect())
     }
 
     /// Scans and finishes in one call.

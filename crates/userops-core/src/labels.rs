@@ -29,7 +29,12 @@ impl UserLabels {
     /// Labels from a table with a user key column `user_column` and a string label column
     /// `label_column` (a segmenter's output: `user_id`, `segment`). Users of the table
     /// that `users` has never seen are ignored; a user listed twice is an error.
-    pub fn from_batches(batches: &[RecordBatch], user_column: &str, label_column: &str, users: &UserDict) -> Result<Self> {
+    pub fn from_batches(
+        batches: &[RecordBatch],
+        user_column: &str,
+        label_column: &str,
+        users: &UserDict,
+    ) -> Result<Self> {
         let mut names: Vec<String> = Vec::new();
         let mut of_user = vec![NULL_CODE; users.len()];
         let mut seen = vec![false; users.len()];

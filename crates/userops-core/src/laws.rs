@@ -13,7 +13,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, RecordBatchIterator, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, RecordBatchIterator, StringArray, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use proptest::prelude::*;
 
@@ -86,7 +88,14 @@ pub fn arb_rows() -> impl Strategy<Value = Vec<Row>> {
         (proptest::collection::vec(arb_row(users), 0..160), proptest::collection::vec(arb_ts(), 0..40)).prop_map(
             |(mut rows, heavy)| {
                 for ts in heavy {
-                    rows.push(Row { user: Some(0), ts: Some(ts), event: Some("visit"), amount_cents: None, channel: None, referrer: None });
+                    rows.push(Row {
+                        user: Some(0),
+                        ts: Some(ts),
+                        event: Some("visit"),
+                        amount_cents: None,
+                        channel: None,
+                        referrer: None,
+                    });
                 }
                 rows
             },
@@ -145,11 +154,8 @@ pub fn registered_specs(registry: &Registry) -> Vec<PluginSpec> {
             specs.push(spec);
         }
     }
-    let segmenters: Vec<String> = registry
-        .iter()
-        .filter(|r| r.kind == PluginKind::Segmenter)
-        .map(|r| format!("{}#0", r.name))
-        .collect();
+    let segmenters: Vec<String> =
+        registry.iter().filter(|r| r.kind == PluginKind::Segmenter).map(|r| format!("{}#0", r.name)).collect();
     let mut broken_down = Vec::new();
     for r in registry.iter() {
         let takes = (r.build)(serde_json::Value::Null).map(|p| p.supports_breakdown()).unwrap_or(false);
@@ -240,7 +246,11 @@ pub fn check_empty(analysis: &Analysis, some_rows: &[Row]) -> Result<(), String>
     let full = one_pass(analysis, some_rows)?;
     for ((name, e), (_, f)) in empty.iter().zip(&full) {
         if e.schema().fields() != f.schema().fields() {
-            return Err(format!("plugin `{name}`: empty input gives schema {:?}, data gives {:?}", e.schema(), f.schema()));
+            return Err(format!(
+                "plugin `{name}`: empty input gives schema {:?}, data gives {:?}",
+                e.schema(),
+                f.schema()
+            ));
         }
     }
     Ok(())
@@ -249,7 +259,12 @@ pub fn check_empty(analysis: &Analysis, some_rows: &[Row]) -> Result<(), String>
 /// Isolation law: every plugin of `specs` run alone (with the segmenter its breakdown
 /// names, if any) equals its result in the run of all `specs` together. This checks
 /// the plugin's `events()` declaration and that plugins do not interfere.
-pub fn check_isolation(registry: &Registry, specs: &[PluginSpec], options: &RunOptions, rows: &[Row]) -> Result<(), String> {
+pub fn check_isolation(
+    registry: &Registry,
+    specs: &[PluginSpec],
+    options: &RunOptions,
+    rows: &[Row],
+) -> Result<(), String> {
     let all = Analysis::new(registry, specs.to_vec(), options.clone()).map_err(|e| e.to_string())?;
     let together = one_pass(&all, rows)?;
     for (spec, (name, expected)) in specs.iter().zip(&together) {
@@ -263,7 +278,9 @@ pub fn check_isolation(registry: &Registry, specs: &[PluginSpec], options: &RunO
         // only seen when events are read), so compare the results, not the metadata.
         let alone = &result[0].1;
         if alone.schema().fields() != expected.schema().fields() || alone.columns() != expected.columns() {
-            return Err(format!("law `isolation` broken by plugin `{name}`:\n together {expected:?}\n alone {alone:?}"));
+            return Err(format!(
+                "law `isolation` broken by plugin `{name}`:\n together {expected:?}\n alone {alone:?}"
+            ));
         }
     }
     Ok(())

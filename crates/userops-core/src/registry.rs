@@ -86,7 +86,9 @@ impl Registry {
     /// An error if two registrations share a name.
     pub fn check(&self) -> Result<()> {
         match self.duplicates.first() {
-            Some(&(name, first, second)) => Err(UserOpsError::DuplicatePlugin { name: name.to_string(), first, second }),
+            Some(&(name, first, second)) => {
+                Err(UserOpsError::DuplicatePlugin { name: name.to_string(), first, second })
+            }
             None => Ok(()),
         }
     }

@@ -64,9 +64,7 @@ impl TimeZone {
             TimeZone::Fixed(seconds) => *seconds as i64 * MICROS_PER_SECOND,
             TimeZone::Named(tz) => {
                 let seconds = ts.div_euclid(MICROS_PER_SECOND);
-                let naive = chrono::DateTime::from_timestamp(seconds, 0)
-                    .map(|d| d.naive_utc())
-                    .unwrap_or_default();
+                let naive = chrono::DateTime::from_timestamp(seconds, 0).map(|d| d.naive_utc()).unwrap_or_default();
                 tz.offset_from_utc_datetime(&naive).fix().local_minus_utc() as i64 * MICROS_PER_SECOND
             }
         }
@@ -88,8 +86,7 @@ impl TimeZone {
                 let date = NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default();
                 // Walk forward through a gap (at most a few hours) to the first valid local time.
                 for minutes in (0..=180).step_by(15) {
-                    let local = date.and_hms_opt(0, 0, 0).unwrap_or_default()
-                        + chrono::Duration::minutes(minutes);
+                    let local = date.and_hms_opt(0, 0, 0).unwrap_or_default() + chrono::Duration::minutes(minutes);
                     if let Some(instant) = tz.from_local_datetime(&local).earliest() {
                         return instant.timestamp() * MICROS_PER_SECOND;
                     }

@@ -189,7 +189,10 @@ impl UserDict {
             Keys::UInt(v) => v.len(),
             Keys::Str(v) => v.len(),
         })
-        .map_err(|_| UserOpsError::InvalidOption { option: "user_id", message: "more than 4,294,967,295 distinct users".into() })?;
+        .map_err(|_| UserOpsError::InvalidOption {
+            option: "user_id",
+            message: "more than 4,294,967,295 distinct users".into(),
+        })?;
         match (&mut *keys, key) {
             (Keys::Int(v), KeyRef::Int(k)) => v.push(k),
             (Keys::UInt(v), KeyRef::UInt(k)) => v.push(k),
@@ -282,7 +285,8 @@ impl UserDict {
 
     /// Reads a dictionary written by [`UserDict::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let keys: Keys = bincode::deserialize(bytes).map_err(|e| UserOpsError::Decode(format!("user dictionary: {e}")))?;
+        let keys: Keys =
+            bincode::deserialize(bytes).map_err(|e| UserOpsError::Decode(format!("user dictionary: {e}")))?;
         let mut dict = UserDict::new();
         let n = match &keys {
             Keys::Unset => 0,
@@ -317,11 +321,19 @@ fn map_keys_dyn<T: Copy>(array: &dyn Array, f: &mut dyn FnMut(KeyRef<'_>) -> Res
         }};
     }
     match array.data_type() {
-        DataType::Int64 => array.as_primitive::<Int64Type>().iter().map(|v| v.map(|v| f(KeyRef::Int(v))).transpose()).collect(),
-        DataType::Int32 => array.as_primitive::<Int32Type>().iter().map(|v| v.map(|v| f(KeyRef::Int(v as i64))).transpose()).collect(),
-        DataType::UInt64 => array.as_primitive::<UInt64Type>().iter().map(|v| v.map(|v| f(KeyRef::UInt(v))).transpose()).collect(),
+        DataType::Int64 => {
+            array.as_primitive::<Int64Type>().iter().map(|v| v.map(|v| f(KeyRef::Int(v))).transpose()).collect()
+        }
+        DataType::Int32 => {
+            array.as_primitive::<Int32Type>().iter().map(|v| v.map(|v| f(KeyRef::Int(v as i64))).transpose()).collect()
+        }
+        DataType::UInt64 => {
+            array.as_primitive::<UInt64Type>().iter().map(|v| v.map(|v| f(KeyRef::UInt(v))).transpose()).collect()
+        }
         DataType::Utf8 => array.as_string::<i32>().iter().map(|v| v.map(|v| f(KeyRef::Str(v))).transpose()).collect(),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().map(|v| v.map(|v| f(KeyRef::Str(v))).transpose()).collect(),
+        DataType::LargeUtf8 => {
+            array.as_string::<i64>().iter().map(|v| v.map(|v| f(KeyRef::Str(v))).transpose()).collect()
+        }
         DataType::Utf8View => array.as_string_view().iter().map(|v| v.map(|v| f(KeyRef::Str(v))).transpose()).collect(),
         DataType::Dictionary(key, _) => match key.as_ref() {
             DataType::Int8 => dict!(Int8Type),
@@ -332,7 +344,9 @@ fn map_keys_dyn<T: Copy>(array: &dyn Array, f: &mut dyn FnMut(KeyRef<'_>) -> Res
             DataType::UInt16 => dict!(UInt16Type),
             DataType::UInt32 => dict!(UInt32Type),
             DataType::UInt64 => dict!(UInt64Type),
-            other => Err(UserOpsError::InvalidOption { option: "user_id", message: format!("dictionary key type {other}") }),
+            other => {
+                Err(UserOpsError::InvalidOption { option: "user_id", message: format!("dictionary key type {other}") })
+            }
         },
         other => Err(UserOpsError::UnsupportedType {
             column: String::new(),

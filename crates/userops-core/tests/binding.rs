@@ -57,7 +57,9 @@ fn every_timestamp_unit_gives_the_same_instant() {
 #[test]
 fn dates_are_the_start_of_the_local_day() {
     let day = days_from_civil(2024, 3, 1);
-    for ts in [Arc::new(Date32Array::from(vec![day])) as ArrayRef, Arc::new(Date64Array::from(vec![day as i64 * 86_400_000]))] {
+    for ts in
+        [Arc::new(Date32Array::from(vec![day])) as ArrayRef, Arc::new(Date64Array::from(vec![day as i64 * 86_400_000]))]
+    {
         let b = batch(vec![
             ("user_id", Arc::new(Int64Array::from(vec![1]))),
             ("ts", ts),
@@ -77,7 +79,10 @@ fn every_user_key_type_interns_the_same_users() {
         Arc::new(StringArray::from(vec!["7", "8", "7"])),
         Arc::new(LargeStringArray::from(vec!["7", "8", "7"])),
         Arc::new(StringViewArray::from(vec!["7", "8", "7"])),
-        Arc::new(DictionaryArray::<Int32Type>::new(Int32Array::from(vec![1, 0, 1]), Arc::new(StringArray::from(vec!["8", "7"])))),
+        Arc::new(DictionaryArray::<Int32Type>::new(
+            Int32Array::from(vec![1, 0, 1]),
+            Arc::new(StringArray::from(vec!["8", "7"])),
+        )),
     ];
     for k in keys {
         let b = batch(vec![
@@ -198,7 +203,8 @@ fn caller_names_map_onto_roles() {
         ("time", Arc::new(TimestampSecondArray::from(vec![1]))),
         ("what", Arc::new(StringArray::from(vec!["visit"]))),
     ]);
-    let names = ColumnNames { user_id: "uid".into(), ts: "time".into(), event: "what".into(), ..ColumnNames::default() };
+    let names =
+        ColumnNames { user_id: "uid".into(), ts: "time".into(), event: "what".into(), ..ColumnNames::default() };
     let binding = Binding::new(&b.schema(), &names, needs(), &TimeZone::Utc, None).unwrap();
     assert!(!binding.has(Column::Amount));
     let mut users = UserDict::new();
