@@ -250,16 +250,21 @@ impl Analysis {
             n => n,
         };
         let source = Mutex::new(SliceSource { reader, pending: None });
+        let shared = SharedPartial::new(threads > 1);
         let rows = AtomicU64::new(0);
         let batches = AtomicU64::new(0);
         let failed = AtomicBool::new(false);
-        let worker = || -> Result<Partial> {
+        let worker = || -> Result<()> {
             let mut partial = self.new_partial();
             while !failed.load(Ordering::Relaxed) {
                 let next = source.lock().map_err(|_| internal("the input reader lock was poisoned"))?.next_slice();
-                // Any failure (reading or updating) stops every worker at its next slice.
+                // Any failure (reading, updating or folding) stops every worker at its next slice.
                 let step = next.transpose().map_err(UserOpsError::from).and_then(|batch| match batch {
-                    Some(batch) => self.update(&mut partial, &binding, &batch).map(|()| Some(batch)),
+                    Some(batch) => {
+                        self.update(&mut partial, &binding, &batch)?;
+                        shared.maybe_fold(self, &mut partial)?;
+                        Ok(Some(batch))
+                    }
                     None => Ok(None),
                 });
                 let batch = match step {
@@ -278,17 +283,17 @@ impl Analysis {
                     report(done);
                 }
             }
-            Ok(partial)
+            shared.fold(self, partial)
         };
-        let results: Vec<Result<Partial>> = std::thread::scope(|scope| {
+        let results: Vec<Result<()>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|panic| Err(internal(&panic_message(&panic)))))
                 .collect()
         });
-        let parts = results.into_iter().collect::<Result<Vec<_>>>()?;
-        self.merge_all(parts)
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+        Ok(shared.into_inner()?.unwrap_or_else(|| self.new_partial()))
     }
 
     /// Merges two partial results of this analysis.
@@ -491,6 +496,58 @@ impl Analysis {
     ) -> Result<Vec<(String, RecordBatch)>> {
         let partial = self.scan(reader, progress)?;
         self.finish(partial)
+    }
+}
+
+/// The result the workers of a scan fold their partials into, so memory stays near
+/// one state of all users rather than one per worker (on a time-ordered log every
+/// worker sees nearly every user).
+///
+/// A worker folds its partial in once it holds an eighth as many users as the shared
+/// result (and at least [`FOLD_MIN_USERS`]), then starts afresh: workers never hold
+/// more than a fraction of the users, and as each fold is paid for by at least that
+/// many users scanned since the last one, folding stays linear in the input even for a
+/// state whose merge is linear in the larger side. Merge is associative and
+/// commutative, so when and in which order workers fold never changes the result.
+struct SharedPartial {
+    /// Whether workers fold before they finish (pointless with one worker).
+    early: bool,
+    merged: Mutex<Option<Partial>>,
+    /// The shared result's user count, read without the lock.
+    users: AtomicU64,
+}
+
+/// The fewest users a worker holds before it folds its partial in early.
+const FOLD_MIN_USERS: usize = 1 << 16;
+
+impl SharedPartial {
+    fn new(early: bool) -> Self {
+        SharedPartial { early, merged: Mutex::new(None), users: AtomicU64::new(0) }
+    }
+
+    /// Folds `partial` in (leaving a fresh one) when it has grown enough.
+    fn maybe_fold(&self, analysis: &Analysis, partial: &mut Partial) -> Result<()> {
+        let held = partial.users.len();
+        if self.early && held >= FOLD_MIN_USERS && held as u64 >= self.users.load(Ordering::Relaxed) / 8 {
+            self.fold(analysis, std::mem::replace(partial, analysis.new_partial()))?;
+        }
+        Ok(())
+    }
+
+    /// Merges `partial` into the shared result.
+    fn fold(&self, analysis: &Analysis, partial: Partial) -> Result<()> {
+        let mut merged = self.merged.lock().map_err(|_| internal("the shared partial lock was poisoned"))?;
+        let folded = match merged.take() {
+            None => partial,
+            Some(mine) => analysis.merge(mine, partial)?,
+        };
+        self.users.store(folded.users.len() as u64, Ordering::Relaxed);
+        *merged = Some(folded);
+        Ok(())
+    }
+
+    fn into_inner(self) -> Result<Option<Partial>> {
+        self.merged.into_inner().map_err(|_| internal("the shared partial lock was poisoned"))
     }
 }
 

@@ -140,3 +140,33 @@ fn a_failing_input_stream_is_an_error_from_every_worker_count() {
         assert!(err.to_string().contains("disk gone"), "{err}");
     }
 }
+
+#[test]
+fn workers_that_fold_early_into_the_shared_result_change_nothing() {
+    use arrow_array::{Array, TimestampMicrosecondArray, UInt32Array};
+    // A time-ordered log, so each of two workers sees nearly every user and folds its
+    // partial into the shared result before the end (past 65,536 users).
+    let shop = userops_core::datasets::shop(90_000, 5);
+    let ts = shop.column(1).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+    let mut order: Vec<u32> = (0..shop.num_rows() as u32).collect();
+    order.sort_by_key(|&i| (ts.value(i as usize), i));
+    let indices = UInt32Array::from(order);
+    let columns = shop.columns().iter().map(|c| arrow_select::take::take(c.as_ref(), &indices, None).unwrap()).collect();
+    let by_time = RecordBatch::try_new(shop.schema(), columns).unwrap();
+    let specs = || -> Vec<PluginSpec> {
+        ["rfm", "retention", "active_users", "viral", "lifecycle"].iter().map(|p| PluginSpec::new(p, json!({}))).collect()
+    };
+    let run = |threads: usize| {
+        let a = analysis(specs(), RunOptions { threads, ..Default::default() }).unwrap();
+        let reader = Box::new(arrow_array::RecordBatchIterator::new(vec![Ok(by_time.clone())], by_time.schema()));
+        let partial = a.scan(reader, None).unwrap();
+        assert!(partial.users.len() > 65_536);
+        a.finish(partial).unwrap()
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!(one.len(), 5);
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        assert!(a.num_rows() > 0, "{name} is empty");
+        assert_eq!(a, b, "{name} differs between one worker and two");
+    }
+}
