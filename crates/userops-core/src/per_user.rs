@@ -20,6 +20,12 @@ impl<T: Default + Clone> PerUser<T> {
     /// Grows to `user_count` entries (call with [`crate::Events::user_count`] before updating).
     pub fn grow(&mut self, user_count: usize) {
         if self.values.len() < user_count {
+            if user_count > self.values.capacity() {
+                // Grow by an eighth rather than doubling: these vectors are most of a
+                // run's memory, and a large reallocation is a remap, not a copy.
+                let target = user_count.max(self.values.len() + self.values.len() / 8 + 1024);
+                self.values.reserve_exact(target - self.values.len());
+            }
             self.values.resize(user_count, T::default());
         }
     }
