@@ -2,12 +2,14 @@
 """userops beyond memory: the full analysis over Parquet files of 50M-200M+ events, and
 the merge of many partial states (what ``make bench-scale`` runs).
 
-Data. The demo shop (``userops.datasets.shop``, about 20 events per user) generated in
-chunks of ``--chunk-users`` users: chunk ``i`` is ``shop(chunk_users, seed=i + 1)`` with
-``user_id`` and ``referrer_id`` shifted by ``i * chunk_users``, so the chunks hold
-disjoint users, and is written to one Parquet file. The chunks are generated once and
-cached in ``bench/out/scale/`` (gitignored); a size of N events reads the first chunk
-files whose rows add up to at least N.
+Data. The demo shop (``userops.datasets.shop``) with ``--activity`` (default 1.75:
+about 33 events per user, so 200M events are about 6M users, the shape the issue
+names) generated in chunks of ``--chunk-users`` users: chunk ``i`` is
+``shop(chunk_users, seed=i + 1, activity=activity)`` with ``user_id`` and
+``referrer_id`` shifted by ``i * chunk_users``, so the chunks hold disjoint users, and
+is written to one Parquet file. The chunks are generated once and cached in
+``bench/out/scale/activity-<a>/`` (gitignored); a size of N events reads the first
+chunk files whose rows add up to at least N.
 
 Full analysis. For each size, a fresh process runs ``userops.analyze(files, plugins)``
 with every registered plugin (or ``--plugins``) in one pass straight from the files, on
@@ -93,21 +95,21 @@ def rss_of(pid: int) -> int:
 # ----------------------------------------------------------------------------- data
 
 
-def fingerprint() -> dict[str, Any]:
+def fingerprint(activity: float) -> dict[str, Any]:
     """What the cached chunks depend on: the generator's output for a small case."""
     import userops
 
-    small = userops.datasets.shop(500, seed=1)
+    small = userops.datasets.shop(500, seed=1, activity=activity)
     return {"version": userops.__version__, "rows_500": small.num_rows, "ts_sum": int(small["ts"].cast("int64").to_numpy().sum())}
 
 
-def make_chunk(index: int, chunk_users: int, path: Path) -> dict[str, Any]:
-    """Chunk ``index``: ``shop(chunk_users, seed=index + 1)`` on disjoint user ids."""
+def make_chunk(index: int, chunk_users: int, activity: float, path: Path) -> dict[str, Any]:
+    """Chunk ``index``: ``shop(chunk_users, seed=index + 1, activity)`` on disjoint user ids."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
     import userops
 
-    table = userops.datasets.shop(chunk_users, seed=index + 1)
+    table = userops.datasets.shop(chunk_users, seed=index + 1, activity=activity)
     offset = index * chunk_users
     for name in ("user_id", "referrer_id"):
         i = table.schema.get_field_index(name)
@@ -118,11 +120,11 @@ def make_chunk(index: int, chunk_users: int, path: Path) -> dict[str, Any]:
     return {"file": path.name, "rows": table.num_rows, "users": chunk_users}
 
 
-def ensure_chunks(root: Path, chunk_users: int, events: int) -> list[dict[str, Any]]:
+def ensure_chunks(root: Path, chunk_users: int, activity: float, events: int) -> list[dict[str, Any]]:
     """The cached chunks (generated as needed) whose rows add up to at least ``events``."""
     root.mkdir(parents=True, exist_ok=True)
     manifest_path = root / "manifest.json"
-    expected = {"chunk_users": chunk_users, "fingerprint": fingerprint()}
+    expected = {"chunk_users": chunk_users, "activity": activity, "fingerprint": fingerprint(activity)}
     manifest: dict[str, Any] = {}
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
@@ -131,15 +133,15 @@ def ensure_chunks(root: Path, chunk_users: int, events: int) -> list[dict[str, A
             old.unlink()
         manifest = {**expected, "chunks": []}
     chunks: list[dict[str, Any]] = manifest["chunks"]
-    # Estimate the chunks still needed from the first one (about 20 events per user).
-    per_chunk = chunks[0]["rows"] if chunks else chunk_users * 20
+    # Estimate the chunks still needed from the first one (about 20 events per user at activity 1).
+    per_chunk = chunks[0]["rows"] if chunks else int(chunk_users * 19 * activity)
     have = sum(c["rows"] for c in chunks)
     if have < events:
         todo = list(range(len(chunks), len(chunks) + -(-(events - have) // per_chunk) + 1))
         started = time.perf_counter()
         print(f"generating {len(todo)} chunk(s) of {label(chunk_users)} users into {root} ...", flush=True)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
-            made = list(pool.map(lambda i: make_chunk(i, chunk_users, root / f"part-{i:05d}.parquet"), todo))
+            made = list(pool.map(lambda i: make_chunk(i, chunk_users, activity, root / f"part-{i:05d}.parquet"), todo))
         chunks.extend(made)
         manifest["chunks"] = chunks
         manifest_path.write_text(json.dumps(manifest, indent=1))
@@ -151,7 +153,7 @@ def ensure_chunks(root: Path, chunk_users: int, events: int) -> list[dict[str, A
         picked.append(c)
         total += c["rows"]
     if total < events:  # the estimate fell short: one more round
-        return ensure_chunks(root, chunk_users, events)
+        return ensure_chunks(root, chunk_users, activity, events)
     return picked
 
 
@@ -254,7 +256,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="engine threads (0 = one per core)")
     parser.add_argument("--max-rss", default="12G", help="stop a run whose RSS exceeds this (bytes; k/M/G suffixes)")
     parser.add_argument("--chunk-users", default="100k", help="users per generated Parquet file")
-    parser.add_argument("--data", default=str(OUT / "scale"), help="where the generated Parquet files are cached")
+    parser.add_argument("--activity", type=float, default=1.75, help="the shop's activity (1.75: about 33 events per user)")
+    parser.add_argument("--data", default=str(OUT / "scale"), help="where the generated Parquet files are cached (a folder per activity)")
     parser.add_argument("--json", default=str(OUT / "scale.json"), help="where to write the results")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -275,7 +278,7 @@ def main() -> int:
 
     max_rss = parse_bytes(args.max_rss)
     chunk_users = parse_size(args.chunk_users)
-    root = Path(args.data)
+    root = Path(args.data) / f"activity-{args.activity:g}"
     plugins = plugin_list(args.plugins)
     sizes = [] if args.events == "none" else [parse_size(s) for s in args.events.split(",")]
     results: dict[str, Any] = {
@@ -292,7 +295,7 @@ def main() -> int:
         print(f"\nfull analysis from Parquet ({len(plugins)} plugins in one pass)")
         print(f"{'events':>10} {'files':>6} {'users':>8} {'wall s':>8} {'events/s':>11} {'peak RSS':>10}")
     for size in sizes:
-        chunks = ensure_chunks(root, chunk_users, size)
+        chunks = ensure_chunks(root, chunk_users, args.activity, size)
         files = [str(root / c["file"]) for c in chunks]
         events, users = sum(c["rows"] for c in chunks), sum(c["users"] for c in chunks)
         report = run_child("analyze", {"files": files, "plugins": plugins, "threads": args.threads}, max_rss)
@@ -324,7 +327,7 @@ def main() -> int:
 
     if args.per_plugin:
         size = parse_size(args.per_plugin)
-        chunks = ensure_chunks(root, chunk_users, size)
+        chunks = ensure_chunks(root, chunk_users, args.activity, size)
         files = [str(root / c["file"]) for c in chunks]
         events, users = sum(c["rows"] for c in chunks), sum(c["users"] for c in chunks)
         print(f"\neach plugin alone, {label(events)} events, {label(users)} users")

@@ -113,7 +113,7 @@ def plugins() -> list[_PluginInfo]:
 def registered_names() -> list[str]:
     """The sorted names of the registered plugins."""
 
-def shop(users: int = 50000, seed: int = 0) -> pa.Table:
+def shop(users: int = 50000, seed: int = 0, activity: float = 1.0) -> pa.Table:
     """The demo shop's event log."""
 
 def day_start(days_since_epoch: int, tz: str) -> int:

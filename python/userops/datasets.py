@@ -9,14 +9,16 @@ from userops import _native
 __all__ = ["shop"]
 
 
-def shop(users: int = 50_000, seed: int = 0) -> pa.Table:
+def shop(users: int = 50_000, seed: int = 0, activity: float = 1.0) -> pa.Table:
     """The demo shop's event log: ``users`` users (ids 1..users) over 2024.
 
     Users sign up through five channels (some referred by earlier users after an
     invite), most activate, then visit and order at their own rates; some churn and
     come back; about 5% of orders are refunded (a second ``order`` row with the
-    negative amount). About 20 events per user. The same ``(users, seed)`` always
-    gives the same table.
+    negative amount). About 20 events per user; ``activity`` multiplies every user's
+    visit rate (1.75 gives about 33 events per user, the shape of the scale
+    benchmark: 200M events of about 6M users). The same ``(users, seed, activity)``
+    always gives the same table.
 
     Columns: ``user_id`` (int64), ``ts`` (timestamp[us, UTC]), ``event`` and
     ``channel`` (dictionary<int8, string>), ``amount`` (float64, null except on
@@ -28,4 +30,4 @@ def shop(users: int = 50_000, seed: int = 0) -> pa.Table:
         >>> events.column_names
         ['user_id', 'ts', 'event', 'amount', 'channel', 'referrer_id']
     """
-    return _native.shop(users, seed)
+    return _native.shop(users, seed, activity)

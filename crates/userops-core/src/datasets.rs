@@ -11,7 +11,9 @@
 use std::sync::Arc;
 
 use arrow_array::types::Int8Type;
-use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int64Array, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, DictionaryArray, Float64Array, Int64Array, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use crate::time::{days_from_civil, MICROS_PER_DAY};
@@ -74,7 +76,15 @@ struct Columns {
 }
 
 impl Columns {
-    fn push(&mut self, user: i64, ts: i64, event: usize, amount: Option<f64>, channel: Option<i8>, referrer: Option<i64>) {
+    fn push(
+        &mut self,
+        user: i64,
+        ts: i64,
+        event: usize,
+        amount: Option<f64>,
+        channel: Option<i8>,
+        referrer: Option<i64>,
+    ) {
         self.user.push(user);
         self.ts.push(ts);
         self.event.push(event as i8);
@@ -107,6 +117,13 @@ pub fn shop_schema() -> Arc<Schema> {
 /// Generates the shop's event log for `users` users (ids 1..=users) from `seed`.
 /// About 20 events per user on average.
 pub fn shop(users: u64, seed: u64) -> RecordBatch {
+    shop_with_activity(users, seed, 1.0)
+}
+
+/// [`shop`] with every user's visit rate multiplied by `activity` (1.0 is [`shop`]'s
+/// data, bit for bit; 1.75 gives about 33 events per user, so 200M events are about
+/// 6M users, the shape of the scale benchmark).
+pub fn shop_with_activity(users: u64, seed: u64, activity: f64) -> RecordBatch {
     let mut rng = SplitMix64::new(seed);
     let start = days_from_civil(2024, 1, 1) as i64 * MICROS_PER_DAY;
     let end = start + SHOP_DAYS * MICROS_PER_DAY;
@@ -136,14 +153,14 @@ pub fn shop(users: u64, seed: u64) -> RecordBatch {
                 out.push(id, signup + after, ACTIVATE, None, None, None);
             }
         }
-        user_life(&mut rng, &mut out, id, signup, end);
+        user_life(&mut rng, &mut out, id, signup, end, activity);
     }
     build(out)
 }
 
 /// Visits, orders, refunds and invites over one user's active lives.
-fn user_life(rng: &mut SplitMix64, out: &mut Columns, id: i64, signup: i64, end: i64) {
-    let visits_per_day = 0.05 + rng.exponential(0.25);
+fn user_life(rng: &mut SplitMix64, out: &mut Columns, id: i64, signup: i64, end: i64, activity: f64) {
+    let visits_per_day = (0.05 + rng.exponential(0.25)) * activity;
     let buyer = rng.chance(0.6);
     let order_per_visit = if buyer { 0.05 + rng.unit() * 0.3 } else { 0.0 };
     let basket = 20.0 + rng.exponential(40.0);
@@ -187,7 +204,10 @@ fn user_life(rng: &mut SplitMix64, out: &mut Columns, id: i64, signup: i64, end:
 
 fn build(out: Columns) -> RecordBatch {
     let dict = |codes: Int8Array, names: &[&str]| -> ArrayRef {
-        Arc::new(DictionaryArray::<Int8Type>::try_new(codes, Arc::new(StringArray::from(names.to_vec()))).expect("valid codes"))
+        Arc::new(
+            DictionaryArray::<Int8Type>::try_new(codes, Arc::new(StringArray::from(names.to_vec())))
+                .expect("valid codes"),
+        )
     };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(out.user)),
