@@ -50,11 +50,12 @@ test: test-rust test-python ## Run every test: Rust (with the law suite), then P
 test-long: ## Run every test with PROPTEST_CASES=2000
 	$(MAKE) test PROPTEST_CASES=2000
 
-bench: build ## Run the benchmarks (bench/run.py)
-	$(PYTHON) bench/run.py
-
 SCALE_EVENTS ?= 50M,100M,200M
-bench-scale: build ## Full analysis from Parquet at SCALE_EVENTS (default 50M,100M,200M), merge of 1000 states (bench/scale.py)
+bench: build ## Run the benchmarks (bench/run.py), then the scale case: every plugin over SCALE_EVENTS from Parquet
+	$(PYTHON) bench/run.py
+	$(PYTHON) bench/scale.py --events $(SCALE_EVENTS)
+
+bench-scale: build ## The scale case, each plugin alone and a merge of 1000 states (bench/scale.py)
 	$(PYTHON) bench/scale.py --events $(SCALE_EVENTS) --per-plugin $(firstword $(subst $(comma), ,$(SCALE_EVENTS))) --merge 1000x100k
 
 clippy: ## Lint the Rust code (all crates, warnings are errors)
