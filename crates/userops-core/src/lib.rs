@@ -23,6 +23,7 @@ pub mod registry;
 pub mod stats;
 pub mod time;
 pub mod user_sets;
+pub mod user_sums;
 pub mod users;
 
 pub use columns::{Column, ColumnNames, ColumnNeeds, ColumnSet};
@@ -38,6 +39,7 @@ pub use registry::{default_params, parse_params, Registration, Registry};
 pub use stats::ScanStats;
 pub use time::{Period, TimeZone};
 pub use user_sets::UserSets;
+pub use user_sums::UserSums;
 pub use users::{KeyKind, KeyRef, UserDict, UserRemap};
 
 /// Re-exported so plugin crates submit registrations without depending on it directly.

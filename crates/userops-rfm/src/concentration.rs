@@ -59,7 +59,11 @@ impl LorenzParams {
     /// Checks `points`.
     pub fn validate(&self, plugin: &str) -> Result<()> {
         if !(1..=100_000).contains(&self.points) {
-            return Err(UserOpsError::param(plugin, "points", format!("must be from 1 to 100000, got {}", self.points)));
+            return Err(UserOpsError::param(
+                plugin,
+                "points",
+                format!("must be from 1 to 100000, got {}", self.points),
+            ));
         }
         Ok(())
     }

@@ -100,16 +100,18 @@ impl PartialState for PurchaseState {
     fn finish(self: Box<Self>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         let payers = self.purchases.payers();
         match &self.report {
-            Report::Rfm(p) => rfm_table(&payers, p, ctx),
-            Report::Segments(p) => segments_table(&payers, p, ctx),
+            Report::Rfm(p) => rfm_table(payers, p, ctx),
+            Report::Segments(p) => segments_table(payers, p, ctx),
             Report::Concentration(p) => concentration_table(&payers, p),
             Report::Lorenz(p) => lorenz_table(&payers, p),
         }
     }
 }
 
-const REVENUE_EVENT_DOC: ParamInfo =
-    ParamInfo { name: "revenue_event", doc: "event whose rows are purchases (amount >= 0 or null) and refunds (amount < 0); default \"order\"" };
+const REVENUE_EVENT_DOC: ParamInfo = ParamInfo {
+    name: "revenue_event",
+    doc: "event whose rows are purchases (amount >= 0 or null) and refunds (amount < 0); default \"order\"",
+};
 
 const RFM_PARAMS: &[ParamInfo] = &[
     ParamInfo { name: "bins", doc: "score bins, 2 to 9 (default 5); segments need 5" },
@@ -127,7 +129,6 @@ fn rfm_params(plugin: &str, params: serde_json::Value) -> Result<RfmParams> {
     p.validate(plugin)?;
     Ok(p)
 }
-
 
 /// `rfm`: per-user RFM values, scores and segment.
 pub const RFM: Registration = Registration {
@@ -150,11 +151,15 @@ pub const RFM_SEGMENTS: Registration = Registration {
     name: "rfm_segments",
     kind: PluginKind::Metric,
     crate_name: env!("CARGO_PKG_NAME"),
-    description: "RFM segment summary: users, revenue and their shares, mean recency, frequency and monetary per segment",
+    description:
+        "RFM segment summary: users, revenue and their shares, mean recency, frequency and monetary per segment",
     params: RFM_PARAMS,
     defaults: userops_core::default_params::<RfmParams>,
     build: |params| {
-        Ok(Box::new(PurchasePlugin { name: "rfm_segments", report: Report::Segments(rfm_params("rfm_segments", params)?) }))
+        Ok(Box::new(PurchasePlugin {
+            name: "rfm_segments",
+            report: Report::Segments(rfm_params("rfm_segments", params)?),
+        }))
     },
     law_params: &[r#"{"bins": 4}"#, r#"{"monetary": "mean", "method": "ntile"}"#],
 };

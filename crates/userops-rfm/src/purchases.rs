@@ -1,11 +1,17 @@
 //! The one state all plugins of this crate share: per user, the number of purchases,
 //! the last purchase instant and the net revenue (SPEC §1 "Purchases and refunds").
+//!
+//! Stored column by column, 16 bytes per user: the last purchase (`i64`) and two exact
+//! [`UserSums`] (purchases and net micro-units, 4 bytes each unless a sum outgrows an
+//! `i32`). [`UserPurchases`] is the per-user view that `finish` works on.
 
 use serde::{Deserialize, Serialize};
-use userops_core::{Events, PerUser, UserRemap};
+use userops_core::{Events, PerUser, RevenueRow, UserRemap};
+
+use userops_core::UserSums;
 
 /// One user's purchases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserPurchases {
     /// Purchase rows (amount ≥ 0 or null); refunds are not purchases.
     pub purchases: u64,
@@ -15,24 +21,25 @@ pub struct UserPurchases {
     pub net_micros: i128,
 }
 
-impl Default for UserPurchases {
-    fn default() -> Self {
-        UserPurchases { purchases: 0, last_purchase: i64::MIN, net_micros: 0 }
-    }
-}
-
-impl UserPurchases {
-    fn absorb(&mut self, other: UserPurchases) {
-        self.purchases += other.purchases;
-        self.last_purchase = self.last_purchase.max(other.last_purchase);
-        self.net_micros += other.net_micros;
-    }
-}
-
 /// Per-user purchase summaries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Purchases {
-    users: PerUser<UserPurchases>,
+    /// Per user: the latest purchase instant (`i64::MIN` when none).
+    last_purchase: PerUser<LastPurchase>,
+    /// Per user: purchase rows.
+    purchases: UserSums,
+    /// Per user: net revenue in micro-units.
+    net_micros: UserSums,
+}
+
+/// The latest purchase instant, `i64::MIN` before any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct LastPurchase(i64);
+
+impl Default for LastPurchase {
+    fn default() -> Self {
+        LastPurchase(i64::MIN)
+    }
 }
 
 /// A paying user (≥ 1 purchase) and their summary.
@@ -51,14 +58,17 @@ impl Purchases {
         if code.is_none() {
             return;
         }
-        self.users.grow(events.user_count);
+        self.last_purchase.grow(events.user_count);
+        self.purchases.grow(events.user_count);
+        self.net_micros.grow(events.user_count);
         for row in 0..events.len() {
             if let Some(revenue) = events.revenue_row(row, code) {
-                let user = self.users.get_mut(events.user[row]);
-                user.net_micros += revenue.net_micros() as i128;
-                if let userops_core::RevenueRow::Purchase(_) = revenue {
-                    user.purchases += 1;
-                    user.last_purchase = user.last_purchase.max(events.ts[row]);
+                let user = events.user[row];
+                self.net_micros.add(user, revenue.net_micros() as i128);
+                if let RevenueRow::Purchase(_) = revenue {
+                    self.purchases.add(user, 1);
+                    let last = self.last_purchase.get_mut(user);
+                    last.0 = last.0.max(events.ts[row]);
                 }
             }
         }
@@ -66,11 +76,26 @@ impl Purchases {
 
     /// Folds another state in, following the user remapping.
     pub fn merge(&mut self, other: Purchases, remap: &UserRemap) {
-        self.users.merge_from(other.users, remap, |a, b| a.absorb(b));
+        self.last_purchase.merge_from(other.last_purchase, remap, |a, b| a.0 = a.0.max(b.0));
+        self.purchases.merge(other.purchases, remap);
+        self.net_micros.merge(other.net_micros, remap);
     }
 
     /// The users with at least one purchase, in dense-index order.
     pub fn payers(&self) -> Vec<Payer> {
-        self.users.iter().filter(|(_, s)| s.purchases > 0).map(|(user, stats)| Payer { user, stats: *stats }).collect()
+        self.last_purchase
+            .iter()
+            .filter_map(|(user, last)| {
+                let purchases = self.purchases.get(user);
+                (purchases > 0).then(|| Payer {
+                    user,
+                    stats: UserPurchases {
+                        purchases: purchases as u64,
+                        last_purchase: last.0,
+                        net_micros: self.net_micros.get(user),
+                    },
+                })
+            })
+            .collect()
     }
 }

@@ -143,8 +143,7 @@ pub struct RfmRow {
 }
 
 /// Computes the RFM rows of `payers` as of `end`, sorted by user key.
-pub fn compute(payers: &[Payer], end: i64, params: &RfmParams, users: &UserDict) -> Vec<RfmRow> {
-    let mut payers = payers.to_vec();
+pub fn compute(mut payers: Vec<Payer>, end: i64, params: &RfmParams, users: &UserDict) -> Vec<RfmRow> {
     payers.sort_unstable_by(|a, b| users.compare(a.user, b.user));
     let n = payers.len();
     let recency: Vec<i64> = payers.iter().map(|p| (end - p.stats.last_purchase).div_euclid(MICROS_PER_DAY)).collect();
@@ -228,8 +227,9 @@ fn segment_of(row: &RfmRow, bins: u32) -> Option<&'static str> {
 
 /// The `rfm` table: `user_id, recency_days, frequency, monetary, r_score, f_score,
 /// m_score, rfm_score, segment`, one row per paying user, sorted by user id.
-pub fn rfm_table(payers: &[Payer], params: &RfmParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
-    let rows = compute(payers, end_of_data(ctx, payers), params, ctx.users);
+pub fn rfm_table(payers: Vec<Payer>, params: &RfmParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+    let end = end_of_data(ctx, &payers);
+    let rows = compute(payers, end, params, ctx.users);
     let users: Vec<u32> = rows.iter().map(|r| r.user).collect();
     let score = |f: fn(&RfmRow) -> u32| -> ArrayRef {
         Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| f(r) as i32)))
@@ -251,8 +251,9 @@ pub fn rfm_table(payers: &[Payer], params: &RfmParams, ctx: &FinishContext<'_>) 
 /// bins ≠ 5) `segment, users, user_share, revenue, revenue_share, mean_recency_days,
 /// mean_frequency, mean_monetary`. Means are over the segment's users (null when it
 /// has none); revenue is net revenue whatever `monetary` is.
-pub fn segments_table(payers: &[Payer], params: &RfmParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
-    let rows = compute(payers, end_of_data(ctx, payers), params, ctx.users);
+pub fn segments_table(payers: Vec<Payer>, params: &RfmParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+    let end = end_of_data(ctx, &payers);
+    let rows = compute(payers, end, params, ctx.users);
     let names: Vec<Option<&str>> =
         if params.bins == 5 { SEGMENTS.iter().map(|s| Some(*s)).collect() } else { vec![None] };
     let total_users = rows.len() as f64;

@@ -16,7 +16,7 @@ use crate::params::CycleParams;
 /// The `viral_cycle` table: `period, edges, median_hours, p90_hours`. With a period,
 /// one row per period with at least one acquired user (0 edges and null times where
 /// none arrived through a valid edge), by period; without, one row with a null period.
-pub fn cycle_table(edges: &Edges, params: &CycleParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+pub fn cycle_table(edges: &Edges<'_>, params: &CycleParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let tz = &ctx.scan.tz;
     let mut groups: BTreeMap<Option<i32>, Vec<f64>> = BTreeMap::new();
     match params.period {

@@ -16,10 +16,11 @@ use std::cmp::Ordering;
 
 use userops_core::UserDict;
 
+use crate::acquisition::Acquisitions;
 use crate::state::ViralState;
 
 /// No user (a root's parent, a missing referrer).
-pub const NONE: u32 = crate::state::NO_USER;
+pub const NONE: u32 = crate::acquisition::NO_USER;
 
 /// Why a referral edge is left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,10 +45,10 @@ impl Issue {
 }
 
 /// Every acquired user with their acquisition instant and referral edge.
-#[derive(Debug, Clone, Default)]
-pub struct Edges {
-    /// Per dense user index: the acquisition instant, `None` when not acquired.
-    pub acquired_at: Vec<Option<i64>>,
+#[derive(Debug, Clone)]
+pub struct Edges<'a> {
+    /// The state's acquisitions (instants are read from there, not copied).
+    acquisitions: &'a Acquisitions,
     /// The acquired users, sorted by key.
     pub acquired: Vec<u32>,
     /// Per dense user index: the valid referrer ([`NONE`] for organic users, users whose
@@ -57,23 +58,22 @@ pub struct Edges {
     pub issues: Vec<(u32, u32, Issue)>,
 }
 
-impl Edges {
+impl<'a> Edges<'a> {
     /// Resolves each user's acquisition row and classifies their referral edge.
-    pub fn resolve(state: &ViralState, users: &UserDict) -> Edges {
-        let n = state.user_count();
-        let acquired_at: Vec<Option<i64>> = (0..n as u32).map(|u| state.acquisition(u).and_then(|a| a.ts)).collect();
-        let mut acquired: Vec<u32> = (0..n as u32).filter(|&u| acquired_at[u as usize].is_some()).collect();
+    pub fn resolve(state: &'a ViralState, users: &UserDict) -> Edges<'a> {
+        let acquisitions = state.acquisitions();
+        let n = acquisitions.user_count();
+        let mut acquired: Vec<u32> = (0..n as u32).filter(|&u| acquisitions.at(u).is_some()).collect();
         users.sort_by_key(&mut acquired);
         let mut parent = vec![NONE; n];
         let mut issues = Vec::new();
         for &u in &acquired {
-            let Some(a) = state.acquisition(u) else { continue };
-            let Some(r) = a.referrers().min_by(|x, y| users.compare(*x, *y)) else { continue };
-            let at = a.ts.expect("acquired");
+            let Some(r) = acquisitions.referrers(u).min_by(|x, y| users.compare(*x, *y)) else { continue };
+            let at = acquisitions.at(u).expect("acquired");
             let issue = if r == u {
                 Some(Issue::SelfReferral)
             } else {
-                match acquired_at.get(r as usize).copied().flatten() {
+                match acquisitions.at(r) {
                     None => Some(Issue::UnknownReferrer),
                     Some(ra) if ra >= at => Some(Issue::ReferrerNotEarlier),
                     Some(_) => None,
@@ -84,12 +84,17 @@ impl Edges {
                 None => parent[u as usize] = r,
             }
         }
-        Edges { acquired_at, acquired, parent, issues }
+        Edges { acquisitions, acquired, parent, issues }
+    }
+
+    /// The acquisition instant of user `user`, `None` when not acquired.
+    pub fn acquired_at(&self, user: u32) -> Option<i64> {
+        self.acquisitions.at(user)
     }
 
     /// The acquisition instant of an acquired user.
     pub fn at(&self, user: u32) -> i64 {
-        self.acquired_at[user as usize].expect("an acquired user")
+        self.acquired_at(user).expect("an acquired user")
     }
 
     /// The valid edges `(referrer, referred)`, in the referred user's key order.
@@ -109,9 +114,9 @@ pub struct Forest {
     /// The root of the user's tree (the user itself for a root).
     pub root: Vec<u32>,
     /// Users referred directly through a valid edge.
-    pub direct: Vec<u64>,
+    pub direct: Vec<u32>,
     /// Everyone below the user.
-    pub descendants: Vec<u64>,
+    pub descendants: Vec<u32>,
     /// Net revenue (micro-units) of everyone below the user.
     pub descendant_revenue: Vec<i128>,
     /// Generations below the user: 0 for a user with no referrals; for a root, the
@@ -121,7 +126,7 @@ pub struct Forest {
 
 impl Forest {
     /// Builds the forest of `edges`; `revenue(u)` is user `u`'s own net revenue.
-    pub fn build(edges: &Edges, revenue: impl Fn(u32) -> i128) -> Forest {
+    pub fn build(edges: &Edges<'_>, revenue: impl Fn(u32) -> i128) -> Forest {
         let n = edges.parent.len();
         // Children in compressed sparse rows: a counting sort of edges by parent.
         let mut start = vec![0u32; n + 1];
@@ -163,8 +168,8 @@ impl Forest {
         }
         debug_assert_eq!(order.len(), edges.acquired.len(), "valid edges form a forest over the acquired users");
         // Children before parents: fold each subtree into its parent.
-        let mut direct = vec![0u64; n];
-        let mut descendants = vec![0u64; n];
+        let mut direct = vec![0u32; n];
+        let mut descendants = vec![0u32; n];
         let mut descendant_revenue = vec![0i128; n];
         let mut max_depth = vec![0u32; n];
         for &u in order.iter().rev() {

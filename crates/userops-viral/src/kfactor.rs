@@ -35,7 +35,7 @@ struct Cohort {
 /// cohort with at least one acquired user, by cohort.
 pub fn viral_table(
     state: &ViralState,
-    edges: &Edges,
+    edges: &Edges<'_>,
     params: &ViralParams,
     ctx: &FinishContext<'_>,
 ) -> Result<RecordBatch> {
@@ -51,8 +51,13 @@ pub fn viral_table(
         c.size += 1;
         if eligible(at) {
             c.eligible += 1;
-            c.invites +=
-                state.invites_of(u).iter().filter(|&&t| at <= t && t <= at.saturating_add(window)).count() as u64;
+        }
+    }
+    for (u, t) in state.invites().iter() {
+        if let Some(at) = edges.acquired_at(u) {
+            if eligible(at) && at <= t && t <= at.saturating_add(window) {
+                cohorts.get_mut(&period(at)).expect("the inviter's cohort").invites += 1;
+            }
         }
     }
     for (p, c) in edges.valid() {
@@ -62,7 +67,7 @@ pub fn viral_table(
         }
         cohorts.get_mut(&period(ca)).expect("the referred user's period").new_referred += 1;
     }
-    let has_invites = state.has_invites();
+    let has_invites = state.invites().any();
     let rows: Vec<(i32, Cohort)> = cohorts.into_iter().collect();
     let col = |f: fn(&Cohort) -> u64| Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, c)| f(c) as i64)));
     let mut k_factor = Vec::with_capacity(rows.len());

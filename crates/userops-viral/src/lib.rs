@@ -15,8 +15,10 @@
 //!
 //! Every decision SPEC leaves open is written down in `docs/viral.md`.
 
+pub mod acquisition;
 pub mod cycle;
 pub mod forest;
+pub mod invites;
 pub mod kfactor;
 pub mod params;
 pub mod state;
@@ -145,7 +147,6 @@ const REVENUE_EVENT_DOC: ParamInfo = ParamInfo {
     name: "revenue_event",
     doc: "event whose rows are purchases and refunds, summed into descendants' net revenue (default \"order\")",
 };
-
 
 /// `viral`: K-factor, invites and referral share per cohort.
 pub const VIRAL: Registration = Registration {

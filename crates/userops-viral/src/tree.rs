@@ -14,7 +14,7 @@ use crate::params::{RankBy, TopParams};
 
 /// The forest columns of `users`, in that order: `user_id, referrer_id, generation,
 /// root_id, direct_referrals, descendants, descendant_revenue, max_depth`.
-fn forest_columns(users: &[u32], edges: &Edges, forest: &Forest, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+fn forest_columns(users: &[u32], edges: &Edges<'_>, forest: &Forest, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let keys = ctx.users;
     let int = |f: &dyn Fn(usize) -> i64| -> ArrayRef {
         Arc::new(Int64Array::from_iter_values(users.iter().map(|&u| f(u as usize))))
@@ -40,13 +40,18 @@ fn forest_columns(users: &[u32], edges: &Edges, forest: &Forest, ctx: &FinishCon
 }
 
 /// The `referral_tree` table: one row per acquired user, by user id.
-pub fn tree_table(edges: &Edges, forest: &Forest, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+pub fn tree_table(edges: &Edges<'_>, forest: &Forest, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     forest_columns(&edges.acquired, edges, forest, ctx)
 }
 
 /// The `top_referrers` table: the `n` users with at least one valid direct referral
 /// ranked by `by` (descending, then user id), with the `referral_tree` columns.
-pub fn top_table(edges: &Edges, forest: &Forest, params: &TopParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+pub fn top_table(
+    edges: &Edges<'_>,
+    forest: &Forest,
+    params: &TopParams,
+    ctx: &FinishContext<'_>,
+) -> Result<RecordBatch> {
     let mut referrers: Vec<u32> = edges.acquired.iter().copied().filter(|&u| forest.direct[u as usize] > 0).collect();
     match params.by {
         RankBy::DirectReferrals => rank(&mut referrers, |u| forest.direct[u as usize], ctx.users),
@@ -59,7 +64,7 @@ pub fn top_table(edges: &Edges, forest: &Forest, params: &TopParams, ctx: &Finis
 
 /// The `referral_issues` table: `user_id, referrer_id, issue` for every acquisition edge
 /// left out, by user id.
-pub fn issues_table(edges: &Edges, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+pub fn issues_table(edges: &Edges<'_>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let users: Vec<u32> = edges.issues.iter().map(|i| i.0).collect();
     let referrers: Vec<u32> = edges.issues.iter().map(|i| i.1).collect();
     table(vec![
@@ -71,7 +76,7 @@ pub fn issues_table(edges: &Edges, ctx: &FinishContext<'_>) -> Result<RecordBatc
 
 /// The `acquired_via` segmenter: `user_id, segment` (`referred` when the user's own
 /// acquisition edge is valid, else `organic`), one row per acquired user, by user id.
-pub fn acquired_via_table(edges: &Edges, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+pub fn acquired_via_table(edges: &Edges<'_>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let labels = edges.acquired.iter().map(|&u| if edges.parent[u as usize] == NONE { "organic" } else { "referred" });
     table(vec![
         ("user_id", ctx.users.key_array(&edges.acquired)),
