@@ -60,7 +60,7 @@ impl UserSums {
     }
 
     /// Adds `other`'s sums in: user `i` of `other` is user `remap.to[i]` here.
-    pub fn merge(&mut self, other: UserSums, remap: &UserRemap) {
+    pub fn merge_from(&mut self, other: UserSums, remap: &UserRemap) {
         self.grow(remap.user_count);
         for (user, _) in other.small.iter() {
             let value = other.get(user);
@@ -90,7 +90,7 @@ mod tests {
         let mut t = UserSums::default();
         t.grow(2);
         t.add(1, i32::MIN as i128 + 1);
-        t.merge(s, &UserRemap { to: vec![1, 0, 2], user_count: 3 });
+        t.merge_from(s, &UserRemap { to: vec![1, 0, 2], user_count: 3 });
         assert_eq!((t.get(0), t.get(1), t.get(2), t.get(9)), (-5, i32::MIN as i128 + 2, 2 * i64::MAX as i128, 0));
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod activity;
 pub mod expr;
+pub mod instants;
 pub mod lifecycle;
 pub mod stage;
 pub mod tiers;
@@ -29,11 +30,12 @@ use userops_core::{
 };
 
 use activity::ActivityFilter;
-use userops_core::time::LocalDays;
 use expr::Feature;
+use instants::StageInstants;
 use lifecycle::{lifecycle_table, ActivePeriods, LifecycleParams};
-use stage::{stage_table, transitions_table, StageParams, TransitionParams, TransitionState, UserInstants};
+use stage::{stage_table, transitions_table, StageParams, TransitionParams};
 use tiers::{tiers_table, Rules, TierParams, TierState};
+use userops_core::time::LocalDays;
 use warning::{warning_table, WarningParams, WarningState};
 
 /// What a plugin of this crate does with its state; [`Plug`] and [`StateOf`] turn it
@@ -44,7 +46,7 @@ trait Spec: Clone + Send + Sync + 'static {
     fn needs(&self) -> ColumnNeeds;
     fn update(&self, state: &mut Self::State, events: &Events, days: &mut LocalDays);
     fn merge(&self, state: &mut Self::State, other: Self::State, remap: &UserRemap);
-    fn finish(&self, state: &Self::State, ctx: &FinishContext<'_>) -> Result<RecordBatch>;
+    fn finish(&self, state: Self::State, ctx: &FinishContext<'_>) -> Result<RecordBatch>;
     fn breakdown(&self) -> bool {
         false
     }
@@ -98,7 +100,7 @@ impl<S: Spec> PartialState for StateOf<S> {
     }
 
     fn finish(self: Box<Self>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
-        self.spec.finish(&self.state, ctx)
+        self.spec.finish(self.state, ctx)
     }
 }
 
@@ -132,7 +134,7 @@ impl Spec for Lifecycle {
         state.merge(other, remap);
     }
 
-    fn finish(&self, state: &ActivePeriods, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+    fn finish(&self, state: ActivePeriods, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         lifecycle_table(state, &self.params, ctx)
     }
 
@@ -148,22 +150,22 @@ struct LifecycleStage {
 }
 
 impl Spec for LifecycleStage {
-    type State = UserInstants;
+    type State = StageInstants;
     const NAME: &'static str = "lifecycle_stage";
 
     fn needs(&self) -> ColumnNeeds {
         needs_events(&self.filter, &[])
     }
 
-    fn update(&self, state: &mut UserInstants, events: &Events, _days: &mut LocalDays) {
-        state.update(events, &self.filter, self.params.at, Some(self.params.thresholds().window()));
+    fn update(&self, state: &mut StageInstants, events: &Events, _days: &mut LocalDays) {
+        state.update(events, &self.filter, &self.params.reach());
     }
 
-    fn merge(&self, state: &mut UserInstants, other: UserInstants, remap: &UserRemap) {
-        state.merge(other, remap, Some(self.params.thresholds().window()));
+    fn merge(&self, state: &mut StageInstants, other: StageInstants, remap: &UserRemap) {
+        state.merge(other, remap, &self.params.reach());
     }
 
-    fn finish(&self, state: &UserInstants, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+    fn finish(&self, state: StageInstants, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         stage_table(state, &self.params, ctx)
     }
 }
@@ -175,22 +177,22 @@ struct StageTransitions {
 }
 
 impl Spec for StageTransitions {
-    type State = TransitionState;
+    type State = StageInstants;
     const NAME: &'static str = "stage_transitions";
 
     fn needs(&self) -> ColumnNeeds {
         needs_events(&self.filter, &[])
     }
 
-    fn update(&self, state: &mut TransitionState, events: &Events, _days: &mut LocalDays) {
-        state.update(events, &self.filter, &self.params);
+    fn update(&self, state: &mut StageInstants, events: &Events, _days: &mut LocalDays) {
+        state.update(events, &self.filter, &self.params.reach());
     }
 
-    fn merge(&self, state: &mut TransitionState, other: TransitionState, remap: &UserRemap) {
-        state.merge(other, remap, &self.params);
+    fn merge(&self, state: &mut StageInstants, other: StageInstants, remap: &UserRemap) {
+        state.merge(other, remap, &self.params.reach());
     }
 
-    fn finish(&self, state: &TransitionState, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+    fn finish(&self, state: StageInstants, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         transitions_table(state, &self.params, ctx)
     }
 }
@@ -218,7 +220,7 @@ impl Spec for ChurnWarning {
         state.merge(other, remap);
     }
 
-    fn finish(&self, state: &WarningState, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+    fn finish(&self, state: WarningState, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         warning_table(state, &self.params, ctx)
     }
 }
@@ -252,7 +254,7 @@ impl Spec for Tiers {
         state.merge(other, remap, &self.rules);
     }
 
-    fn finish(&self, state: &TierState, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+    fn finish(&self, state: TierState, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         tiers_table(state, &self.rules, ctx)
     }
 }
@@ -262,7 +264,6 @@ impl Tiers {
         self.rules.features()
     }
 }
-
 
 const ACTIVITY_DOC: ParamInfo =
     ParamInfo { name: "activity_events", doc: "event names that count as activity; null (default) for any event" };

@@ -1,9 +1,9 @@
 //! Growth accounting (生命周期, SPEC §8): per period, new, returning, resurrecting and
 //! dormant users, active users, quick ratio.
 //!
-//! The state is, per user, the sorted set of local period indices in which the user
-//! was active: exact, order-free, merged by set union. At finish each user's set is
-//! read once:
+//! The state is, per user, the set of local period indices in which the user was
+//! active, in a compact [`UserSets`] (about a byte a period): exact, order-free, merged
+//! by set union. At finish each user's set is read once:
 //!
 //! ```text
 //!  periods  p0 ─ p1   p3 ─ p4          (p2 and p5.. without activity)
@@ -15,9 +15,9 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use serde::{Deserialize, Serialize};
 use userops_core::output::{rate, table};
-use userops_core::{Events, FinishContext, PerUser, Period, Result, UserRemap};
+use userops_core::{Events, FinishContext, Period, Result, UserRemap, UserSets};
 
-use crate::activity::{insert_sorted, union_sorted, ActivityFilter};
+use crate::activity::ActivityFilter;
 use userops_core::time::LocalDays;
 
 /// Parameters of `lifecycle`.
@@ -39,29 +39,28 @@ impl Default for LifecycleParams {
 /// Per user, the sorted distinct local periods with activity.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActivePeriods {
-    users: PerUser<Vec<i32>>,
+    users: UserSets,
 }
 
 impl ActivePeriods {
     /// Folds one batch: the period of each activity row, in zone `tz`.
     pub fn update(&mut self, events: &Events, filter: &ActivityFilter, period: Period, days: &mut LocalDays) {
-        self.users.grow(events.user_count);
         let table = filter.table(events);
         for row in 0..events.len() {
             if ActivityFilter::is_activity(&table, events, row) {
-                insert_sorted(self.users.get_mut(events.user[row]), days.period(period, events.ts[row]));
+                self.users.insert(events.user[row], days.period(period, events.ts[row]) as i64);
             }
         }
     }
 
     /// Folds another state in (set union per user).
     pub fn merge(&mut self, other: ActivePeriods, remap: &UserRemap) {
-        self.users.merge_from(other.users, remap, |a, b| *a = union_sorted(std::mem::take(a), b));
+        self.users.merge_from(other.users, remap);
     }
 
-    /// Every user with activity, with their periods.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &Vec<i32>)> {
-        self.users.iter().filter(|(_, p)| !p.is_empty())
+    /// Calls `f(user, periods)` for every user with activity, periods ascending.
+    pub fn for_each(&mut self, f: impl FnMut(u32, &[i64])) {
+        self.users.for_each(f);
     }
 }
 
@@ -75,18 +74,19 @@ struct Counts {
 }
 
 /// Adds one user's periods to `counts` (indexed by period − `first`), up to period `last`.
-fn count_user(periods: &[i32], first: i32, last: i32, counts: &mut [Counts]) {
+fn count_user(periods: &[i64], first: i32, last: i32, counts: &mut [Counts]) {
     for (i, &p) in periods.iter().enumerate() {
+        let p = p as i32;
         if p > last {
             break; // cannot happen: rows after D are never scanned
         }
         let slot = &mut counts[(p - first) as usize];
         match i {
             0 => slot.new += 1,
-            _ if periods[i - 1] == p - 1 => slot.returning += 1,
+            _ if periods[i - 1] == p as i64 - 1 => slot.returning += 1,
             _ => slot.resurrecting += 1,
         }
-        let continues = periods.get(i + 1) == Some(&(p + 1));
+        let continues = periods.get(i + 1) == Some(&(p as i64 + 1));
         if !continues && p < last {
             counts[(p + 1 - first) as usize].dormant += 1;
         }
@@ -97,12 +97,13 @@ fn count_user(periods: &[i32], first: i32, last: i32, counts: &mut [Counts]) {
 /// quick_ratio, complete` for every period from the first with activity to the period
 /// of D (with a breakdown, `segment` first and every segment × every period).
 pub fn lifecycle_table(
-    state: &ActivePeriods,
+    mut state: ActivePeriods,
     params: &LifecycleParams,
     ctx: &FinishContext<'_>,
 ) -> Result<RecordBatch> {
     let tz = &ctx.scan.tz;
-    let first = state.iter().filter_map(|(_, p)| p.first().copied()).min();
+    let mut first: Option<i32> = None;
+    state.for_each(|_, p| first = Some(first.map_or(p[0] as i32, |f| f.min(p[0] as i32))));
     let (first, last) = match (first, ctx.end) {
         (Some(f), Some(end)) => (f, params.period.index(end, tz)),
         _ => (0, -1), // no activity: no rows
@@ -114,14 +115,14 @@ pub fn lifecycle_table(
     let group_count = labels.map_or(1, |l| l.names.len() + 1);
     let mut counts = vec![vec![Counts::default(); n]; group_count];
     let mut has_users = vec![false; group_count];
-    for (user, periods) in state.iter() {
+    state.for_each(|user, periods| {
         let group = match labels {
             None => 0,
             Some(l) => l.label(user).and_then(|name| l.names.iter().position(|m| m == name)).unwrap_or(l.names.len()),
         };
         has_users[group] = true;
         count_user(periods, first, last, &mut counts[group]);
-    }
+    });
     let mut groups: Vec<(Option<&str>, &[Counts])> = Vec::new();
     match labels {
         None => groups.push((None, &counts[0])),
@@ -187,7 +188,7 @@ struct Columns {
 mod tests {
     use super::*;
 
-    fn counts(users: &[&[i32]], first: i32, last: i32) -> Vec<(i64, i64, i64, i64)> {
+    fn counts(users: &[&[i64]], first: i32, last: i32) -> Vec<(i64, i64, i64, i64)> {
         let mut c = vec![Counts::default(); (last - first + 1) as usize];
         for u in users {
             count_user(u, first, last, &mut c);

@@ -18,9 +18,9 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, 
 use serde::{Deserialize, Serialize};
 use userops_core::output::{rate, table};
 use userops_core::time::MICROS_PER_DAY;
-use userops_core::{Events, FinishContext, PerUser, Result, UserOpsError, UserRemap};
+use userops_core::{FinishContext, Result, UserOpsError};
 
-use crate::activity::{ActivityFilter, Instants};
+use crate::instants::{Reach, StageInstants};
 
 /// The stages, in rule order.
 pub const STAGES: [&str; 5] = ["new", "resurrected", "active", "at_risk", "churned"];
@@ -49,9 +49,15 @@ impl Thresholds {
         days as i64 * MICROS_PER_DAY
     }
 
-    /// The window of instants a stage needs beyond the last one (see [`Instants`]).
+    /// How far before A a gap may end and still count for rule 2 (`active_days`, µs).
     pub fn window(&self) -> i64 {
         Self::micros(self.active_days)
+    }
+
+    /// The largest gap that neither ends an activity for rules 3 and 4 nor is long for
+    /// rule 2: `min(active_days, churn_days)`, µs (see [`crate::instants`]).
+    pub fn tolerance(&self) -> i64 {
+        Self::micros(self.active_days.min(self.churn_days))
     }
 
     /// Checks that no threshold is absurdly large (beyond 100 years).
@@ -90,51 +96,17 @@ impl Thresholds {
     }
 }
 
-/// Per user, the distinct activity instants at or before `cap`, pruned for stages as
-/// of any instant at or after the user's last one (or kept whole without a window).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UserInstants {
-    users: PerUser<Instants>,
-}
-
-impl UserInstants {
-    /// Folds the activity rows at or before `cap` of one batch.
-    pub fn update(&mut self, events: &Events, filter: &ActivityFilter, cap: Option<i64>, window: Option<i64>) {
-        self.users.grow(events.user_count);
-        let table = filter.table(events);
-        for row in 0..events.len() {
-            let ts = events.ts[row];
-            if cap.is_some_and(|c| ts > c) || !ActivityFilter::is_activity(&table, events, row) {
-                continue;
-            }
-            self.users.get_mut(events.user[row]).insert(ts, window);
+/// The stage as of `at` of every user with activity at or before `at`, from the kept
+/// instants: `(user, stage, first, last)`.
+fn stages(state: &mut StageInstants, thresholds: &Thresholds, at: i64) -> Vec<(u32, usize, i64, i64)> {
+    let mut out = Vec::new();
+    state.for_each(|user, kept| {
+        let k = kept.partition_point(|&t| t <= at);
+        if k > 0 {
+            out.push((user, thresholds.stage(kept[0], &kept[..k], at), kept[0], kept[k - 1]));
         }
-    }
-
-    /// Folds another state in.
-    pub fn merge(&mut self, other: UserInstants, remap: &UserRemap, window: Option<i64>) {
-        self.users.merge_from(other.users, remap, |a, b| a.absorb(b, window));
-    }
-
-    /// The stage as of `at` of every user with activity at or before `at`:
-    /// `(user, stage, first, last)`.
-    pub fn stages(&self, thresholds: &Thresholds, at: i64) -> Vec<(u32, usize, i64, i64)> {
-        let mut out = Vec::new();
-        for (user, span) in self.users.iter() {
-            let k = span.tail.partition_point(|&t| t <= at);
-            if k == 0 || span.first > at {
-                continue;
-            }
-            let instants = &span.tail[..k];
-            out.push((user, thresholds.stage(span.first, instants, at), span.first, instants[k - 1]));
-        }
-        out
-    }
-
-    /// Whether user `user` has any kept instant.
-    pub fn has(&self, user: u32) -> bool {
-        self.users.get(user).is_some_and(|s| !s.is_empty())
-    }
+    });
+    out
 }
 
 /// Parameters of `lifecycle_stage`.
@@ -171,6 +143,12 @@ impl StageParams {
     pub fn thresholds(&self) -> Thresholds {
         Thresholds { new_days: self.new_days, active_days: self.active_days, churn_days: self.churn_days }
     }
+
+    /// What the state keeps: activity up to `at`, for a stage as of `at` (or of D, at or
+    /// after every row).
+    pub fn reach(&self) -> Reach {
+        Reach { cap: self.at, floor: self.at, back: 0, thresholds: self.thresholds() }
+    }
 }
 
 /// The instant A of a finish: `at`, else D.
@@ -181,9 +159,9 @@ fn instant_or_end(at: Option<i64>, ctx: &FinishContext<'_>) -> Option<i64> {
 /// The `lifecycle_stage` table: `user_id, stage, first_seen, last_seen, days_inactive,
 /// segment` (segment = stage), one row per user with activity at or before A, sorted by
 /// user id. `first_seen` and `last_seen` are instants shown in the run's time zone.
-pub fn stage_table(state: &UserInstants, params: &StageParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+pub fn stage_table(mut state: StageInstants, params: &StageParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let mut rows = match instant_or_end(params.at, ctx) {
-        Some(at) => state.stages(&params.thresholds(), at).into_iter().map(|r| (r, at)).collect(),
+        Some(at) => stages(&mut state, &params.thresholds(), at).into_iter().map(|r| (r, at)).collect(),
         None => Vec::new(),
     };
     rows.sort_by(|((a, ..), _), ((b, ..), _)| ctx.users.compare(*a, *b));
@@ -266,35 +244,16 @@ impl TransitionParams {
     }
 }
 
-/// The state of `stage_transitions`: instants up to A1 and up to A2.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TransitionState {
-    /// Instants at or before A1 (every instant, unpruned, when A1 is not known before the scan).
-    pub before_start: UserInstants,
-    /// Instants at or before A2.
-    pub before_end: UserInstants,
-}
-
-impl TransitionState {
-    /// The capping instant and pruning window of each half.
-    pub fn shapes(params: &TransitionParams) -> [(Option<i64>, Option<i64>); 2] {
-        let w = params.thresholds().window();
-        let start = params.known_start();
-        [(start, start.map(|_| w)), (params.end, Some(w))]
-    }
-
-    /// Folds one batch.
-    pub fn update(&mut self, events: &Events, filter: &ActivityFilter, params: &TransitionParams) {
-        let [(cap1, w1), (cap2, w2)] = Self::shapes(params);
-        self.before_start.update(events, filter, cap1, w1);
-        self.before_end.update(events, filter, cap2, w2);
-    }
-
-    /// Folds another state in.
-    pub fn merge(&mut self, other: TransitionState, remap: &UserRemap, params: &TransitionParams) {
-        let [(_, w1), (_, w2)] = Self::shapes(params);
-        self.before_start.merge(other.before_start, remap, w1);
-        self.before_end.merge(other.before_end, remap, w2);
+impl TransitionParams {
+    /// What the state keeps: activity up to A2 (`end`, else D), for stages as of A1 and
+    /// A2, both at or after A1 (known, or 30 days before the latest row seen at least).
+    pub fn reach(&self) -> Reach {
+        Reach {
+            cap: self.end,
+            floor: self.known_start(),
+            back: DEFAULT_TRANSITION_DAYS * MICROS_PER_DAY,
+            thresholds: self.thresholds(),
+        }
     }
 }
 
@@ -302,7 +261,7 @@ impl TransitionState {
 /// from-stage (`none` first, then the stages in rule order) × every to-stage, where
 /// `share` = users / all users of that from-stage (null when there are none).
 pub fn transitions_table(
-    state: &TransitionState,
+    mut state: StageInstants,
     params: &TransitionParams,
     ctx: &FinishContext<'_>,
 ) -> Result<RecordBatch> {
@@ -318,14 +277,13 @@ pub fn transitions_table(
             ));
         }
         let t = params.thresholds();
-        let mut from = vec![None; ctx.users.len()];
-        for (user, stage, ..) in state.before_start.stages(&t, start) {
-            from[user as usize] = Some(stage);
-        }
-        for (user, stage, ..) in state.before_end.stages(&t, end) {
-            let row = from.get(user as usize).copied().flatten().map_or(0, |s| s + 1);
-            matrix[row][stage] += 1;
-        }
+        state.for_each(|_, kept| {
+            let (k1, k2) = (kept.partition_point(|&x| x <= start), kept.partition_point(|&x| x <= end));
+            if k2 > 0 {
+                let row = if k1 == 0 { 0 } else { t.stage(kept[0], &kept[..k1], start) + 1 };
+                matrix[row][t.stage(kept[0], &kept[..k2], end)] += 1;
+            }
+        });
     }
     let from_names: Vec<&str> = std::iter::once(NONE_STAGE).chain(STAGES).collect();
     let (mut from_col, mut to_col, mut users, mut share) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -4,11 +4,14 @@
 //!
 //! The window is elapsed time, `[D − period_days · 24 h, D]` (an event exactly
 //! `period_days` before D counts); `period_days = null` means all events up to D.
-//! While scanning, the state keeps per user only the events that can still be in the
-//! window: an event more than `period_days` before the latest instant seen so far (a
-//! lower bound of D) never can. Exact, and merged by multiset union; each user's
-//! latest event is kept apart for `days_since_last`. With no window it keeps per-user
-//! totals instead.
+//! The state keeps only what the rules' features read: a bit per user (who has a
+//! row), each user's latest event if `days_since_last` is read, and
+//! - with a window, one state-level list of the rows that can still be in it (rows of
+//!   names no feature reads are skipped unless `events` or `active_days` is read): a
+//!   row more than `period_days` before the latest instant seen so far (a lower bound
+//!   of D) never can, and is pruned. Exact, and merged by multiset union;
+//! - without a window, per-user totals of the features read (compact sums, and a
+//!   [`UserSets`] of days for `active_days`).
 
 use std::sync::Arc;
 
@@ -16,12 +19,12 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use serde::{Deserialize, Serialize};
 use userops_core::money::micros_to_f64;
 use userops_core::output::table;
-use userops_core::time::MICROS_PER_DAY;
-use userops_core::{Events, FinishContext, PerUser, Result, TimeZone, UserOpsError, UserRemap};
-
-use crate::activity::{insert_sorted, union_sorted};
 use userops_core::time::LocalDays;
+use userops_core::time::MICROS_PER_DAY;
+use userops_core::{Events, FinishContext, Result, UserOpsError, UserRemap, UserSets};
+
 use crate::expr::{parse, Condition, Feature};
+use userops_core::UserSums;
 
 /// One rule from its JSON form, `["label", "condition"]` or
 /// `{"label": "...", "condition": "..."}`; an error names the rule.
@@ -77,6 +80,11 @@ pub struct Rules {
     features: Vec<Feature>,
     /// The event names counted or summed separately (the revenue event first).
     names: Vec<String>,
+    /// Per tracked name: whether a feature counts its events.
+    counted: Vec<bool>,
+    /// Per tracked name: whether a feature sums its amounts (the revenue event for
+    /// `revenue`) or counts its purchases (`purchases`).
+    summed: Vec<bool>,
     params: TierParams,
 }
 
@@ -114,7 +122,31 @@ impl Rules {
                 }
             }
         }
-        Ok(Rules { labels, conditions, features, names, params: params.clone() })
+        let position = |n: &String| names.iter().position(|m| m == n).expect("every read name is tracked");
+        let mut counted = vec![false; names.len()];
+        let mut summed = vec![false; names.len()];
+        summed[0] = features.contains(&Feature::Revenue) || features.contains(&Feature::Purchases);
+        for f in &features {
+            match f {
+                Feature::EventsOf(n) => counted[position(n)] = true,
+                Feature::AmountOf(n) => summed[position(n)] = true,
+                _ => {}
+            }
+        }
+        Ok(Rules { labels, conditions, features, names, counted, summed, params: params.clone() })
+    }
+
+    /// Whether some rule reads feature `f`.
+    fn reads(&self, f: &Feature) -> bool {
+        self.features.contains(f)
+    }
+
+    /// Whether a row of tracked name `name` (or [`UNTRACKED`]) is read by a feature:
+    /// every row is when `events` or `active_days` is read.
+    fn reads_row(&self, name: u16) -> bool {
+        self.reads(&Feature::Events)
+            || self.reads(&Feature::ActiveDays)
+            || (name != UNTRACKED && (self.counted[name as usize] || self.summed[name as usize]))
     }
 
     /// Every feature any rule reads.
@@ -127,100 +159,158 @@ impl Rules {
         self.params.period_days.map(|d| d as i64 * MICROS_PER_DAY)
     }
 
-    fn tier(&self, values: &[f64], slots: &[Vec<usize>], buffer: &mut Vec<f64>) -> &str {
+    /// The index of the first rule that holds over `values` (the number of rules when none does).
+    fn tier(&self, values: &[f64], slots: &[Vec<usize>], buffer: &mut Vec<f64>) -> usize {
         for (i, condition) in self.conditions.iter().enumerate() {
             buffer.clear();
             buffer.extend(slots[i].iter().map(|&s| values[s]));
             if condition.eval(buffer) {
-                return &self.labels[i];
+                return i;
             }
         }
-        &self.params.default_tier
+        self.conditions.len()
+    }
+
+    /// The label of rule `i`, or the default tier past the last rule.
+    fn label(&self, i: usize) -> &str {
+        self.labels.get(i).unwrap_or(&self.params.default_tier)
     }
 }
 
 /// No tracked name: the row's event is not read by any feature (or is null).
 const UNTRACKED: u16 = u16::MAX;
 
-/// One event in a user's window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// One row that can still be in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rec {
     /// Instant, µs UTC.
     pub ts: i64,
-    /// Index into the tracked names, or [`UNTRACKED`].
-    pub name: u16,
     /// Amount in micro-units (null is 0: a null-amount revenue row is a purchase adding nothing).
     pub amount: i64,
+    /// The row's user (dense index).
+    pub user: u32,
+    /// Index into the tracked names, or [`UNTRACKED`].
+    pub name: u16,
 }
 
-/// All-time totals of one user (when there is no window).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// All-time totals per user of the features read (columns nobody reads stay empty).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Totals {
-    /// Events of any name.
-    pub events: u64,
-    /// Events per tracked name.
-    pub counts: Vec<u64>,
-    /// Amount sums per tracked name, micro-units.
-    pub amounts: Vec<i128>,
-    /// Purchases of the revenue event.
-    pub purchases: u64,
-    /// Distinct local days with an event.
-    pub days: Vec<i32>,
+    /// Events of any name (`events`).
+    events: UserSums,
+    /// Per tracked name: its events, for `events.NAME`.
+    counts: Vec<UserSums>,
+    /// Per tracked name: the sum of its amounts, micro-units, for `amount.NAME` and `revenue`.
+    amounts: Vec<UserSums>,
+    /// Purchases of the revenue event (`purchases`).
+    purchases: UserSums,
+    /// Distinct local days with an event (`active_days`).
+    days: UserSets,
 }
 
-/// One user's tier inputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserTier {
-    /// The latest event, µs UTC (`i64::MIN` when none).
-    pub last: i64,
-    /// With a window: the events that can still be in the window before D (older ones
-    /// may linger until the next pruning; finish reads only the window before D).
-    pub recs: Vec<Rec>,
-    /// Without a window: totals.
-    pub totals: Totals,
-    kept: usize,
-}
-
-impl Default for UserTier {
-    fn default() -> Self {
-        UserTier { last: i64::MIN, recs: Vec::new(), totals: Totals::default(), kept: 0 }
-    }
-}
-
-impl UserTier {
-    /// Drops the events before `cut` (no event before `cut` can be in the window).
-    fn prune(&mut self, cut: i64) {
-        self.recs.retain(|r| r.ts >= cut);
-        self.kept = self.recs.len();
+impl Totals {
+    fn grow(&mut self, rules: &Rules, user_count: usize) {
+        let n = rules.names.len();
+        self.counts.resize_with(n, UserSums::default);
+        self.amounts.resize_with(n, UserSums::default);
+        if rules.reads(&Feature::Events) {
+            self.events.grow(user_count);
+        }
+        if rules.reads(&Feature::Purchases) {
+            self.purchases.grow(user_count);
+        }
+        for i in 0..n {
+            if rules.counted[i] {
+                self.counts[i].grow(user_count);
+            }
+            if rules.summed[i] {
+                self.amounts[i].grow(user_count);
+            }
+        }
     }
 
-    fn maybe_prune(&mut self, cut: i64) {
-        if self.recs.len() >= 8 && self.recs.len() > 2 * self.kept {
-            self.prune(cut);
+    fn add(&mut self, rules: &Rules, rec: Rec, day: impl FnOnce() -> i32) {
+        if rules.reads(&Feature::Events) {
+            self.events.add(rec.user, 1);
+        }
+        if rules.reads(&Feature::ActiveDays) {
+            self.days.insert(rec.user, day() as i64);
+        }
+        if rec.name == UNTRACKED {
+            return;
+        }
+        let name = rec.name as usize;
+        if rules.counted[name] {
+            self.counts[name].add(rec.user, 1);
+        }
+        if rules.summed[name] {
+            self.amounts[name].add(rec.user, rec.amount.into());
+        }
+        if name == 0 && rec.amount >= 0 && rules.reads(&Feature::Purchases) {
+            self.purchases.add(rec.user, 1);
+        }
+    }
+
+    fn merge(&mut self, other: Totals, remap: &UserRemap) {
+        self.events.merge_from(other.events, remap);
+        self.purchases.merge_from(other.purchases, remap);
+        self.days.merge_from(other.days, remap);
+        // `self` has grown to every tracked name; a fresh `other` has no columns.
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            mine.merge_from(theirs, remap);
+        }
+        for (mine, theirs) in self.amounts.iter_mut().zip(other.amounts) {
+            mine.merge_from(theirs, remap);
         }
     }
 }
 
-/// The state of `tiers`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The state of `tiers` (see the module docs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TierState {
-    users: PerUser<UserTier>,
-    /// The latest instant of any row seen (a lower bound of D): with a window, an
-    /// event more than the window before it can never be in the window before D.
+    /// A bit per user with a row.
+    seen: Vec<u64>,
+    /// Each user's latest row, µs UTC (`i64::MIN` for none); only if `days_since_last` is read.
+    last: Vec<i64>,
+    /// The latest instant of any row seen (a lower bound of D): with a window, a row
+    /// more than the window before it can never be in the window before D.
     latest: Option<i64>,
+    /// With a window: the rows read by a feature that can still be in it.
+    rows: Vec<Rec>,
+    /// Rows kept by the last pruning.
+    kept: usize,
+    /// Without a window: the totals.
+    totals: Totals,
 }
 
+/// Rows that wait for a pruning at least this many (then as many as were kept).
+const MIN_UNPRUNED: usize = 1 << 14;
+
 impl TierState {
-    /// The earliest instant that can still be in the window (`i64::MIN` when unknown).
-    fn cut(&self, window: i64) -> i64 {
-        self.latest.map_or(i64::MIN, |l| l.saturating_sub(window))
+    fn grow(&mut self, rules: &Rules, user_count: usize) {
+        self.seen.resize(user_count.div_ceil(64).max(self.seen.len()), 0);
+        if rules.reads(&Feature::DaysSinceLast) && self.last.len() < user_count {
+            self.last.resize(user_count, i64::MIN);
+        }
+        if rules.window().is_none() {
+            self.totals.grow(rules, user_count);
+        }
     }
-}
 
-impl TierState {
+    fn is_seen(&self, user: u32) -> bool {
+        self.seen.get(user as usize / 64).is_some_and(|w| w >> (user % 64) & 1 == 1)
+    }
+
+    /// Drops the rows no longer in any window ending at or after the latest instant seen.
+    fn prune(&mut self, window: i64) {
+        let cut = self.latest.map_or(i64::MIN, |l| l.saturating_sub(window));
+        self.rows.retain(|r| r.ts >= cut);
+        self.kept = self.rows.len();
+    }
+
     /// Folds one batch.
     pub fn update(&mut self, events: &Events, rules: &Rules, local: &mut LocalDays) {
-        self.users.grow(events.user_count);
+        self.grow(rules, events.user_count);
         // Batch-local event codes → tracked name index.
         let coded = events.event.as_ref();
         let code_to_name: Vec<u16> = coded
@@ -236,171 +326,183 @@ impl TierState {
             _ => UNTRACKED,
         };
         let window = rules.window();
-        let n_names = rules.names.len();
         if let Some(batch_latest) = events.ts.iter().copied().max() {
-            self.latest = Some(self.latest.map_or(batch_latest, |l| l.max(batch_latest)));
+            self.latest = self.latest.max(Some(batch_latest));
         }
-        let cut = window.map_or(i64::MIN, |w| self.cut(w));
+        let cut = match (window, self.latest) {
+            (Some(w), Some(l)) => l.saturating_sub(w),
+            _ => i64::MIN,
+        };
         for row in 0..events.len() {
-            let ts = events.ts[row];
+            let (user, ts) = (events.user[row], events.ts[row]);
+            self.seen[user as usize / 64] |= 1 << (user % 64);
+            if let Some(last) = self.last.get_mut(user as usize) {
+                *last = (*last).max(ts);
+            }
             let name = name_of(row);
-            let amount = events.amount.as_ref().and_then(|a| a[row]);
-            let user = self.users.get_mut(events.user[row]);
-            user.last = user.last.max(ts);
+            if !rules.reads_row(name) {
+                continue;
+            }
+            let amount = events.amount.as_ref().and_then(|a| a[row]).unwrap_or(0);
+            let rec = Rec { ts, amount, user, name };
             match window {
-                Some(_) if ts < cut => {}
-                Some(_) => {
-                    user.recs.push(Rec { ts, name, amount: amount.unwrap_or(0) });
-                    user.maybe_prune(cut);
-                }
-                None => {
-                    let t = &mut user.totals;
-                    if t.counts.is_empty() {
-                        t.counts = vec![0; n_names];
-                        t.amounts = vec![0; n_names];
-                    }
-                    t.events += 1;
-                    insert_sorted(&mut t.days, local.day(ts));
-                    if name != UNTRACKED {
-                        t.counts[name as usize] += 1;
-                        t.amounts[name as usize] += amount.unwrap_or(0) as i128;
-                        if name == 0 && amount.unwrap_or(0) >= 0 {
-                            t.purchases += 1;
-                        }
-                    }
-                }
+                Some(_) if ts >= cut => self.rows.push(rec),
+                Some(_) => {}
+                None => self.totals.add(rules, rec, || local.day(ts)),
+            }
+        }
+        if let Some(w) = window {
+            if self.rows.len() >= MIN_UNPRUNED.max(2 * self.kept) {
+                self.prune(w);
             }
         }
     }
 
     /// Folds another state in.
     pub fn merge(&mut self, other: TierState, remap: &UserRemap, rules: &Rules) {
-        let window = rules.window();
-        self.latest = match (self.latest, other.latest) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let cut = window.map_or(i64::MIN, |w| self.cut(w));
-        self.users.merge_from(other.users, remap, |a, b| {
-            a.last = a.last.max(b.last);
-            match window {
-                Some(_) => {
-                    a.recs.extend(b.recs);
-                    a.prune(cut);
-                }
-                None => {
-                    if a.totals.counts.is_empty() {
-                        a.totals = b.totals;
-                    } else if !b.totals.counts.is_empty() {
-                        let (t, o) = (&mut a.totals, b.totals);
-                        t.events += o.events;
-                        t.purchases += o.purchases;
-                        t.counts.iter_mut().zip(o.counts).for_each(|(x, y)| *x += y);
-                        t.amounts.iter_mut().zip(o.amounts).for_each(|(x, y)| *x += y);
-                        t.days = union_sorted(std::mem::take(&mut t.days), o.days);
-                    }
-                }
+        self.grow(rules, remap.user_count);
+        self.latest = self.latest.max(other.latest);
+        for (i, &to) in remap.to.iter().enumerate() {
+            if other.is_seen(i as u32) {
+                self.seen[to as usize / 64] |= 1 << (to % 64);
             }
-        });
+            if let (Some(mine), Some(&theirs)) = (self.last.get_mut(to as usize), other.last.get(i)) {
+                *mine = (*mine).max(theirs);
+            }
+        }
+        self.rows.extend(other.rows.into_iter().map(|r| Rec { user: remap.to[r.user as usize], ..r }));
+        if let Some(w) = rules.window() {
+            self.prune(w);
+        }
+        self.totals.merge(other.totals, remap);
     }
 }
 
-/// Reused buffers for computing every user's features at finish.
-struct Scratch {
-    acc: Totals,
-    local: LocalDays,
-    values: Vec<f64>,
-    /// For each feature, the index of the tracked name it reads (0 when none).
-    name_of: Vec<usize>,
+/// One user's feature inputs, before they become the values the rules compare.
+#[derive(Debug, Clone, Default)]
+struct Inputs {
+    events: i128,
+    counts: Vec<i128>,
+    amounts: Vec<i128>,
+    purchases: i128,
+    active_days: i128,
 }
 
-impl Scratch {
-    fn new(rules: &Rules, tz: &TimeZone) -> Self {
-        let n = rules.names.len();
-        let name_of = rules
-            .features
-            .iter()
-            .map(|f| match f {
-                Feature::EventsOf(name) | Feature::AmountOf(name) => {
-                    rules.names.iter().position(|m| m == name).expect("every read name is tracked")
+impl Inputs {
+    fn clear(&mut self, names: usize) {
+        self.events = 0;
+        self.purchases = 0;
+        self.active_days = 0;
+        self.counts.clear();
+        self.counts.resize(names, 0);
+        self.amounts.clear();
+        self.amounts.resize(names, 0);
+    }
+
+    /// Adds the window rows of one user (sorted by instant).
+    fn add_rows(&mut self, rows: &[Rec], local: &mut LocalDays) {
+        let mut previous_day = None;
+        for r in rows {
+            self.events += 1;
+            let day = local.day(r.ts);
+            if previous_day != Some(day) {
+                self.active_days += 1;
+                previous_day = Some(day);
+            }
+            if r.name != UNTRACKED {
+                self.counts[r.name as usize] += 1;
+                self.amounts[r.name as usize] += r.amount as i128;
+                if r.name == 0 && r.amount >= 0 {
+                    self.purchases += 1;
                 }
-                _ => 0,
-            })
-            .collect();
-        Scratch {
-            acc: Totals { counts: vec![0; n], amounts: vec![0; n], ..Totals::default() },
-            local: LocalDays::new(tz),
-            values: Vec::with_capacity(rules.features.len()),
-            name_of,
+            }
         }
     }
 
-    /// The feature values of one user as of `end`, in the order of `rules.features`.
-    fn features(&mut self, user: &UserTier, rules: &Rules, end: i64) -> &[f64] {
-        let t = match rules.window() {
-            None => &user.totals,
-            Some(w) => {
-                let cut = end.saturating_sub(w);
-                let acc = &mut self.acc;
-                acc.events = 0;
-                acc.purchases = 0;
-                acc.counts.iter_mut().for_each(|c| *c = 0);
-                acc.amounts.iter_mut().for_each(|a| *a = 0);
-                acc.days.clear();
-                for r in user.recs.iter().filter(|r| r.ts >= cut) {
-                    acc.events += 1;
-                    insert_sorted(&mut acc.days, self.local.day(r.ts));
-                    if r.name != UNTRACKED {
-                        acc.counts[r.name as usize] += 1;
-                        acc.amounts[r.name as usize] += r.amount as i128;
-                        if r.name == 0 && r.amount >= 0 {
-                            acc.purchases += 1;
-                        }
-                    }
-                }
-                &self.acc
-            }
-        };
-        let count = |i: usize| t.counts.get(i).copied().unwrap_or(0) as f64;
-        let amount = |i: usize| micros_to_f64(t.amounts.get(i).copied().unwrap_or(0));
-        self.values.clear();
-        for (f, &i) in rules.features.iter().zip(&self.name_of) {
-            self.values.push(match f {
-                Feature::Events => t.events as f64,
-                Feature::EventsOf(_) => count(i),
-                Feature::AmountOf(_) => amount(i),
-                Feature::Revenue => amount(0),
-                Feature::Purchases => t.purchases as f64,
-                Feature::ActiveDays => t.days.len() as f64,
-                Feature::DaysSinceLast => (end - user.last).div_euclid(MICROS_PER_DAY) as f64,
+    /// Reads the totals of one user (`days` its number of active days).
+    fn read_totals(&mut self, totals: &Totals, user: u32, days: u32) {
+        self.events = totals.events.get(user);
+        self.purchases = totals.purchases.get(user);
+        self.active_days = days as i128;
+        for (i, (c, a)) in totals.counts.iter().zip(&totals.amounts).enumerate() {
+            self.counts[i] = c.get(user);
+            self.amounts[i] = a.get(user);
+        }
+    }
+
+    /// The feature values in the order of `rules.features` (`last`: the user's latest row).
+    fn values(&self, rules: &Rules, name_of: &[usize], last: i64, end: i64, out: &mut Vec<f64>) {
+        out.clear();
+        for (f, &i) in rules.features.iter().zip(name_of) {
+            out.push(match f {
+                Feature::Events => self.events as f64,
+                Feature::EventsOf(_) => self.counts[i] as f64,
+                Feature::AmountOf(_) => micros_to_f64(self.amounts[i]),
+                Feature::Revenue => micros_to_f64(self.amounts[0]),
+                Feature::Purchases => self.purchases as f64,
+                Feature::ActiveDays => self.active_days as f64,
+                Feature::DaysSinceLast => (end - last).div_euclid(MICROS_PER_DAY) as f64,
             });
         }
-        &self.values
     }
 }
 
 /// The `tiers` table: `user_id, tier, segment` (segment = tier), one row per user with
 /// an event at or before D, sorted by user id.
-pub fn tiers_table(state: &TierState, rules: &Rules, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
-    let mut users: Vec<u32> = state.users.iter().filter(|(_, u)| u.last != i64::MIN).map(|(u, _)| u).collect();
-    ctx.users.sort_by_key(&mut users);
+pub fn tiers_table(mut state: TierState, rules: &Rules, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let slots: Vec<Vec<usize>> = rules
         .conditions
         .iter()
         .map(|c| c.features.iter().map(|f| rules.features.iter().position(|g| g == f).unwrap_or(0)).collect())
         .collect();
-    let mut scratch = Scratch::new(rules, &ctx.scan.tz);
-    let mut buffer = Vec::new();
-    let tiers: Vec<&str> = match ctx.end {
-        Some(end) => users
-            .iter()
-            .map(|&u| {
-                let user = state.users.get(u).expect("listed users exist");
-                rules.tier(scratch.features(user, rules, end), &slots, &mut buffer)
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    // For each feature, the index of the tracked name it reads (0 when none).
+    let name_of: Vec<usize> = rules
+        .features
+        .iter()
+        .map(|f| match f {
+            Feature::EventsOf(name) | Feature::AmountOf(name) => {
+                rules.names.iter().position(|m| m == name).expect("every read name is tracked")
+            }
+            _ => 0,
+        })
+        .collect();
+    let user_count = state.seen.len() * 64;
+    // The tier (index into the labels, or the default) of every user, by dense index.
+    let mut tier_of: Vec<u32> = Vec::new();
+    if let Some(end) = ctx.end {
+        let mut local = LocalDays::new(&ctx.scan.tz);
+        let window = rules.window();
+        if let Some(w) = window {
+            let cut = end.saturating_sub(w);
+            state.rows.retain(|r| r.ts >= cut);
+            state.rows.sort_unstable_by_key(|r| (r.user, r.ts));
+        }
+        let mut days = vec![0u32; if window.is_none() { user_count } else { 0 }];
+        state.totals.days.for_each(|user, d| days[user as usize] = d.len() as u32);
+        let (mut inputs, mut values, mut buffer) = (Inputs::default(), Vec::new(), Vec::new());
+        let mut rows = state.rows.as_slice();
+        for user in 0..user_count as u32 {
+            let n = rows.partition_point(|r| r.user == user);
+            let (mine, rest) = rows.split_at(n);
+            rows = rest;
+            if !state.is_seen(user) {
+                tier_of.push(0);
+                continue;
+            }
+            inputs.clear(rules.names.len());
+            match window {
+                Some(_) => inputs.add_rows(mine, &mut local),
+                None => inputs.read_totals(&state.totals, user, days[user as usize]),
+            }
+            let last = state.last.get(user as usize).copied().unwrap_or(i64::MIN);
+            inputs.values(rules, &name_of, last, end, &mut values);
+            tier_of.push(rules.tier(&values, &slots, &mut buffer) as u32);
+        }
+    }
+    let mut users: Vec<u32> = (0..user_count as u32).filter(|&u| state.is_seen(u)).collect();
+    ctx.users.sort_by_key(&mut users);
+    // Without D there are no rows, so no users.
+    let tiers: Vec<&str> = users.iter().map(|&u| rules.label(tier_of[u as usize] as usize)).collect();
     let tier: ArrayRef = Arc::new(StringArray::from(tiers));
     table(vec![("user_id", ctx.users.key_array(&users)), ("tier", tier.clone()), ("segment", tier)])
 }

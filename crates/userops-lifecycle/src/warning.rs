@@ -11,10 +11,11 @@ use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch}
 use serde::{Deserialize, Serialize};
 use userops_core::money::micros_to_f64;
 use userops_core::output::table;
-use userops_core::{Events, FinishContext, PerUser, Result, UserOpsError, UserRemap};
+use userops_core::{Events, FinishContext, Result, UserOpsError, UserRemap, UserSets};
 
-use crate::activity::{insert_sorted, union_sorted, ActivityFilter};
+use crate::activity::ActivityFilter;
 use userops_core::time::LocalDays;
+use userops_core::UserSums;
 
 /// Parameters of `churn_warning`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,44 +58,39 @@ impl WarningParams {
     }
 }
 
-/// One user's distinct active local days and net revenue.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UserDays {
-    /// Sorted distinct local days (days since 1970-01-01).
-    pub days: Vec<i32>,
-    /// Net revenue in micro-units (purchases minus refunds).
-    pub net_micros: i128,
-}
+/// Active days are stored as days since 2020-01-01 ([`DAY_BASE`]): a user's first day
+/// then costs two bytes, not three, for any day of 1997–2042 (any other day is exact too).
+const DAY_BASE: i64 = 18_262;
 
-/// The state of `churn_warning`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The state of `churn_warning`: per user, the distinct active local days (about a byte
+/// a day) and the net revenue in micro-units.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WarningState {
-    users: PerUser<UserDays>,
+    days: UserSets,
+    net_micros: UserSums,
 }
 
 impl WarningState {
     /// Folds one batch: local days of activity rows in zone `tz`, net revenue of `revenue_event` rows.
     pub fn update(&mut self, events: &Events, filter: &ActivityFilter, revenue_event: &str, local: &mut LocalDays) {
-        self.users.grow(events.user_count);
+        self.net_micros.grow(events.user_count);
         let table = filter.table(events);
         let revenue = events.event_code(revenue_event);
         for row in 0..events.len() {
-            let user = self.users.get_mut(events.user[row]);
+            let user = events.user[row];
             if ActivityFilter::is_activity(&table, events, row) {
-                insert_sorted(&mut user.days, local.day(events.ts[row]));
+                self.days.insert(user, local.day(events.ts[row]) as i64 - DAY_BASE);
             }
             if let Some(r) = events.revenue_row(row, revenue) {
-                user.net_micros += r.net_micros() as i128;
+                self.net_micros.add(user, r.net_micros().into());
             }
         }
     }
 
     /// Folds another state in.
     pub fn merge(&mut self, other: WarningState, remap: &UserRemap) {
-        self.users.merge_from(other.users, remap, |a, b| {
-            a.days = union_sorted(std::mem::take(&mut a.days), b.days);
-            a.net_micros += b.net_micros;
-        });
+        self.days.merge_from(other.days, remap);
+        self.net_micros.merge_from(other.net_micros, remap);
     }
 }
 
@@ -108,7 +104,7 @@ struct Row {
 }
 
 /// The median gap of sorted distinct days (at least two); `gaps` is a reused buffer.
-pub fn median_gap(days: &[i32], gaps: &mut Vec<i32>) -> f64 {
+pub fn median_gap(days: &[i64], gaps: &mut Vec<i64>) -> f64 {
     gaps.clear();
     gaps.extend(days.windows(2).map(|w| w[1] - w[0]));
     gaps.sort_unstable();
@@ -123,27 +119,28 @@ pub fn median_gap(days: &[i32], gaps: &mut Vec<i32>) -> f64 {
 
 /// The `churn_warning` table: `user_id, days_inactive, median_gap_days, risk_ratio,
 /// revenue, flagged`, flagged users first, then revenue descending, then user id.
-pub fn warning_table(state: &WarningState, params: &WarningParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+pub fn warning_table(mut state: WarningState, params: &WarningParams, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let mut rows = Vec::new();
     if let Some(end) = ctx.end {
-        let today = ctx.scan.tz.local_day(end);
+        let today = ctx.scan.tz.local_day(end) as i64 - DAY_BASE;
         let mut gaps = Vec::new();
-        for (user, u) in state.users.iter() {
-            if u.days.len() < params.min_active_days as usize {
-                continue;
+        let net_micros = &state.net_micros;
+        state.days.for_each(|user, days| {
+            if days.len() < params.min_active_days as usize {
+                return;
             }
-            let median_gap = median_gap(&u.days, &mut gaps);
-            let days_inactive = (today - u.days[u.days.len() - 1]) as i64;
+            let median_gap = median_gap(days, &mut gaps);
+            let days_inactive = today - days[days.len() - 1];
             let risk = days_inactive as f64 / median_gap;
             rows.push(Row {
                 user,
                 days_inactive,
                 median_gap,
                 risk,
-                net_micros: u.net_micros,
+                net_micros: net_micros.get(user),
                 flagged: risk > params.threshold,
             });
-        }
+        });
     }
     rows.sort_by(|a, b| {
         b.flagged.cmp(&a.flagged).then(b.net_micros.cmp(&a.net_micros)).then_with(|| ctx.users.compare(a.user, b.user))

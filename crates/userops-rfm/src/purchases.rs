@@ -77,8 +77,8 @@ impl Purchases {
     /// Folds another state in, following the user remapping.
     pub fn merge(&mut self, other: Purchases, remap: &UserRemap) {
         self.last_purchase.merge_from(other.last_purchase, remap, |a, b| a.0 = a.0.max(b.0));
-        self.purchases.merge(other.purchases, remap);
-        self.net_micros.merge(other.net_micros, remap);
+        self.purchases.merge_from(other.purchases, remap);
+        self.net_micros.merge_from(other.net_micros, remap);
     }
 
     /// The users with at least one purchase, in dense-index order.

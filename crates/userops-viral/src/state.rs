@@ -109,7 +109,7 @@ impl ViralState {
             self.invites.merge(invites, remap, |u| acquisitions.at(u).map(|a| a.saturating_add(*window)));
         }
         if tracking.revenue_event.is_some() {
-            self.revenue.merge(revenue, remap);
+            self.revenue.merge_from(revenue, remap);
         }
     }
 
