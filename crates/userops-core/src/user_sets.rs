@@ -3,11 +3,19 @@
 //! or two bytes per value of small spread, and nothing is allocated per user.
 //!
 //! ```text
-//!  insert(user, v) ─▶ pending (user, v) pairs ─┐ when pending outgrows the packed bytes:
-//!                                              ├▶ sort, dedup, rewrite the touched blocks
-//!  block b = users b·4096 … b·4096+4095:       │
-//!    per user: count n, first value (zigzag), then n−1 gaps − 1   (LEB128 varints)
+//!  insert(user, v) ─▶ pending pairs ─(32k)─▶ sorted run ─(runs ≥ packed/8)─▶ blocks
+//!                     16 B each              packed, sparse     k-way merged, only the
+//!                                                               touched blocks rewritten
+//!  block b = users b·4096 … b·4096+4095, per user: count n, first value (zigzag),
+//!  then n−1 gaps − 1 (LEB128 varints); a run: per user with values, the user's gap
+//!  from the previous one, then its set the same way.
 //! ```
+//!
+//! Inserts land in a small buffer; a full buffer is sorted and packed into a run; runs
+//! are merged into the blocks once they weigh an eighth of them. So the unpacked part
+//! stays a fixed buffer plus at most an eighth, and each block is rewritten a few times
+//! per doubling of its size, whatever the order of the input (a time-ordered log
+//! touches every block in every run).
 //!
 //! A set's contents never depend on the order of inserts or merges, so a state built on
 //! `UserSets` merges exactly (the plugin contract's laws).
@@ -18,8 +26,13 @@ use crate::users::UserRemap;
 
 /// Users per block: a block is rewritten as a whole when values are added to it.
 const BLOCK_USERS: usize = 4096;
-/// Pending pairs are folded in once there are this many and they outweigh the packed bytes.
-const MIN_PENDING: usize = 8192;
+/// Pending pairs are packed into a run once there are this many.
+const RUN_PAIRS: usize = 1 << 15;
+/// Runs are merged into the blocks once they weigh this fraction of them (or at
+/// [`MAX_RUNS`] runs, or at any read).
+const RUNS_PER_PACKED: usize = 8;
+/// The most runs kept before they are merged into the blocks.
+const MAX_RUNS: usize = 16;
 
 /// Per-user sets of `i64`, compact (see the module docs). Users are dense indices.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -28,6 +41,10 @@ pub struct UserSets {
     blocks: Vec<Vec<u8>>,
     /// The total length of `blocks`.
     packed_bytes: usize,
+    /// Sorted, packed batches of values not yet merged into the blocks.
+    runs: Vec<Vec<u8>>,
+    /// The total length of `runs`.
+    run_bytes: usize,
     /// Values not yet packed, in arrival order, possibly repeated.
     pending: Vec<(u32, i64)>,
 }
@@ -57,8 +74,11 @@ impl UserSets {
             return;
         }
         self.pending.push((user, value));
-        if self.pending.len() >= MIN_PENDING && self.pending.len() * 16 >= self.packed_bytes.max(1) {
-            self.fold();
+        if self.pending.len() >= RUN_PAIRS {
+            self.pack_pending();
+            if self.runs.len() >= MAX_RUNS || self.run_bytes * RUNS_PER_PACKED >= self.packed_bytes {
+                self.fold();
+            }
         }
     }
 
@@ -124,42 +144,67 @@ impl UserSets {
         self.packed_bytes = packed_bytes;
     }
 
-    /// Packs the pending values into their blocks.
-    fn fold(&mut self) {
+    /// Sorts the pending pairs into a new run.
+    fn pack_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.sort_unstable();
-        pending.dedup();
+        self.pending.sort_unstable();
+        self.pending.dedup();
+        let mut run = Vec::with_capacity(self.pending.len() * 3);
+        let (mut values, mut previous) = (Vec::new(), 0u32);
+        for group in self.pending.chunk_by(|a, b| a.0 == b.0) {
+            let user = group[0].0;
+            write_varint(&mut run, u64::from(user - previous));
+            previous = user;
+            values.clear();
+            values.extend(group.iter().map(|&(_, v)| v));
+            write_set(&mut run, &values);
+        }
+        run.shrink_to_fit();
+        self.run_bytes += run.len();
+        self.runs.push(run);
+        self.pending.clear();
+    }
+
+    /// Merges the pending pairs and every run into the blocks, rewriting only the
+    /// blocks they touch.
+    fn fold(&mut self) {
+        self.pack_pending();
+        if self.runs.is_empty() {
+            return;
+        }
+        let runs = std::mem::take(&mut self.runs);
+        self.run_bytes = 0;
+        let mut cursors: Vec<RunCursor<'_>> = runs.iter().map(|r| RunCursor::new(r)).collect();
         let (mut old, mut merged) = (Vec::new(), Vec::new());
-        let mut rest = pending.as_slice();
-        while let Some(&(first, _)) = rest.first() {
+        while let Some(first) = cursors.iter().filter_map(|c| c.user).min() {
             let b = first as usize / BLOCK_USERS;
-            let end = rest.partition_point(|&(u, _)| (u as usize / BLOCK_USERS) <= b);
-            let (batch, tail) = rest.split_at(end);
-            rest = tail;
             if self.blocks.len() <= b {
                 self.blocks.resize_with(b + 1, Vec::new);
             }
             let block = &mut self.blocks[b];
-            let mut out = Vec::with_capacity(block.len() + batch.len() * 2);
-            let mut reader = Reader { bytes: block, at: 0 };
             let base = (b * BLOCK_USERS) as u32;
-            let last = batch[batch.len() - 1].0;
-            let mut adds = batch;
+            let next_block = base as u64 + BLOCK_USERS as u64;
+            let in_block = |c: &RunCursor<'_>| c.user.is_some_and(|u| u64::from(u) < next_block);
+            let mut out = Vec::with_capacity(block.len() + block.len() / 4 + 64);
+            let mut reader = Reader { bytes: block, at: 0 };
             let mut user = base;
-            while !reader.done() || user <= last {
+            while !reader.done() || cursors.iter().any(in_block) {
                 reader.read_set(&mut old);
-                let n = adds.partition_point(|&(u, _)| u == user);
-                let (mine, later) = adds.split_at(n);
-                adds = later;
-                if mine.is_empty() {
-                    write_set(&mut out, &old);
-                } else {
-                    union_into(&old, mine.iter().map(|&(_, v)| v), &mut merged);
-                    write_set(&mut out, &merged);
+                merged.clear();
+                merged.extend_from_slice(&old);
+                let mut added = false;
+                for cursor in cursors.iter_mut().filter(|c| c.user == Some(user)) {
+                    merged.extend_from_slice(&cursor.values);
+                    cursor.advance();
+                    added = true;
                 }
+                if added {
+                    merged.sort_unstable();
+                    merged.dedup();
+                }
+                write_set(&mut out, &merged);
                 user += 1;
             }
             out.shrink_to_fit();
@@ -169,24 +214,33 @@ impl UserSets {
     }
 }
 
-/// The union of sorted distinct `a` and sorted distinct `b`, into `out`.
-fn union_into(a: &[i64], b: impl Iterator<Item = i64>, out: &mut Vec<i64>) {
-    out.clear();
-    let mut a = a.iter().copied().peekable();
-    for v in b {
-        while let Some(&x) = a.peek() {
-            if x >= v {
-                break;
-            }
-            out.push(x);
-            a.next();
-        }
-        if a.peek() == Some(&v) {
-            a.next();
-        }
-        out.push(v);
+/// Reads a run's users and their sets in order.
+struct RunCursor<'a> {
+    reader: Reader<'a>,
+    /// The current user, `None` past the end.
+    user: Option<u32>,
+    /// The current user's values.
+    values: Vec<i64>,
+}
+
+impl<'a> RunCursor<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        let mut cursor = RunCursor { reader: Reader { bytes, at: 0 }, user: Some(0), values: Vec::new() };
+        cursor.advance();
+        cursor
     }
-    out.extend(a);
+
+    /// Moves to the next user of the run: users are stored as gaps from the previous
+    /// one (the first from 0).
+    fn advance(&mut self) {
+        match self.user {
+            Some(previous) if !self.reader.done() => {
+                self.user = Some(previous + self.reader.varint() as u32);
+                self.reader.read_set(&mut self.values);
+            }
+            _ => self.user = None,
+        }
+    }
 }
 
 /// Appends one set: its count, its first value zigzagged, then each gap minus one.
@@ -340,6 +394,31 @@ mod tests {
         let mut back: UserSets = crate::plugin::decode_state(&bytes).unwrap();
         assert_eq!(contents(&mut back), model(&expected));
         assert_eq!(UserSets::new(), UserSets::default());
+    }
+
+    #[test]
+    fn several_runs_merge_into_a_large_packed_state() {
+        let mut input: Vec<(u32, i64)> = Vec::new();
+        for user in 0..60_000u32 {
+            for k in 0..12 {
+                input.push((user, (user as i64 % 7) * 1000 + k * 5));
+            }
+        }
+        let mut sets = UserSets::new();
+        for &(u, v) in &input {
+            sets.insert(u, v);
+        }
+        // Time-ordered-like additions spread over every block, repeats included.
+        let extra = pairs(4 * RUN_PAIRS + 123, 9);
+        let mut most_runs = 0;
+        for &(u, v) in &extra {
+            sets.insert(u * 3, v);
+            most_runs = most_runs.max(sets.runs.len());
+        }
+        assert!(most_runs >= 2, "the additions should stay in runs for a while ({most_runs})");
+        input.extend(extra.iter().map(|&(u, v)| (u * 3, v)));
+        assert_eq!(contents(&mut sets), model(&input));
+        assert!(sets.runs.is_empty() && sets.pending.is_empty());
     }
 
     #[test]
