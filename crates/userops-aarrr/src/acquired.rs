@@ -114,34 +114,56 @@ impl Names {
     }
 }
 
+/// The earliest acquisition of one user, packed into 9 bytes (a state holds one per user).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C, packed)]
 struct First {
     /// Earliest acquisition instant, `i64::MAX` when none.
     ts: i64,
-    /// State-local channel code of the winning rows, [`NULL_CODE`] for null.
-    channel: u32,
+    /// The channel of the winning rows: 0 for null, `1 + code` for state-local codes up
+    /// to [`WIDE`] − 2, [`WIDE`] when the code is in `Acquired::wide_channels`.
+    channel: u8,
 }
+
+/// The channel byte of a user whose channel code does not fit in it.
+const WIDE: u8 = u8::MAX;
 
 impl Default for First {
     fn default() -> Self {
-        First { ts: i64::MAX, channel: NULL_CODE }
+        First { ts: i64::MAX, channel: 0 }
     }
 }
 
 /// The per-user acquisition state: mergeable, serializable, order-free.
+///
+/// Per user it costs 9 bytes (instant and channel byte), plus 4 when referrers are
+/// tracked; the rare extras (channel codes past 253, second and later tied referrers)
+/// live in side tables keyed by user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Acquired {
     config: AcquisitionConfig,
     first: PerUser<First>,
     channels: Names,
-    /// Distinct non-null referrers of the rows tied at (instant, channel); only when tracked.
-    referrers: PerUser<Vec<u32>>,
+    /// Channel codes of the users whose channel byte is [`WIDE`].
+    wide_channels: HashMap<u32, u32>,
+    /// One distinct non-null referrer of the rows tied at (instant, channel), plus one
+    /// (0 = none); only when tracked.
+    referrer: PerUser<u32>,
+    /// The other distinct tied referrers, for the few users with more than one.
+    more_referrers: HashMap<u32, Vec<u32>>,
 }
 
 impl Acquired {
     /// An empty state (the identity of merge).
     pub fn new(config: AcquisitionConfig) -> Self {
-        Acquired { config, first: PerUser::new(), channels: Names::default(), referrers: PerUser::new() }
+        Acquired {
+            config,
+            first: PerUser::new(),
+            channels: Names::default(),
+            wide_channels: HashMap::new(),
+            referrer: PerUser::new(),
+            more_referrers: HashMap::new(),
+        }
     }
 
     /// The configuration.
@@ -153,7 +175,7 @@ impl Acquired {
     /// only decrease as more rows and states are folded in.
     #[inline]
     pub fn ts(&self, user: u32) -> Option<i64> {
-        self.first.get(user).map(|f| f.ts).filter(|t| *t != i64::MAX)
+        Some(self.ts_or_max(user)).filter(|t| *t != i64::MAX)
     }
 
     /// The earliest acquisition instant of `user` seen so far, `i64::MAX` if none.
@@ -162,25 +184,57 @@ impl Acquired {
         self.first.get(user).map_or(i64::MAX, |f| f.ts)
     }
 
+    /// The state-local channel code of `user`'s acquisition ([`NULL_CODE`] for null).
+    fn channel(&self, user: u32) -> u32 {
+        match self.first.get(user).map_or(0, |f| f.channel) {
+            0 => NULL_CODE,
+            WIDE => self.wide_channels[&user],
+            byte => byte as u32 - 1,
+        }
+    }
+
+    /// The distinct tied referrers of `user` (none when untracked).
+    fn referrers(&self, user: u32) -> impl Iterator<Item = u32> + '_ {
+        let first = self.referrer.get(user).and_then(|r| r.checked_sub(1));
+        first.into_iter().chain(self.more_referrers.get(&user).into_iter().flatten().copied())
+    }
+
     fn offer(&mut self, user: u32, ts: i64, channel: u32, referrers: impl Iterator<Item = u32>) {
-        let first = self.first.get_mut(user);
-        if ts > first.ts {
+        let current = self.ts_or_max(user);
+        if ts > current {
             return;
         }
-        let replace = ts < first.ts || self.channels.better(channel, first.channel);
-        if replace {
-            *first = First { ts, channel };
-            if self.config.track_referrer {
-                self.referrers.get_mut(user).clear();
+        let current_channel = self.channel(user);
+        if ts < current || self.channels.better(channel, current_channel) {
+            let byte = match channel {
+                NULL_CODE => 0,
+                code if code < (WIDE - 1) as u32 => code as u8 + 1,
+                _ => WIDE,
+            };
+            let first = self.first.get_mut(user);
+            if byte == WIDE {
+                self.wide_channels.insert(user, channel);
+            } else if first.channel == WIDE {
+                self.wide_channels.remove(&user);
             }
-        } else if channel != first.channel {
+            *first = First { ts, channel: byte };
+            if self.config.track_referrer {
+                *self.referrer.get_mut(user) = 0;
+                self.more_referrers.remove(&user);
+            }
+        } else if channel != current_channel {
             return; // tied instant, worse channel
         }
         if self.config.track_referrer {
-            let list = self.referrers.get_mut(user);
             for r in referrers {
-                if !list.contains(&r) {
-                    list.push(r);
+                let slot = self.referrer.get_mut(user);
+                if *slot == 0 {
+                    *slot = r + 1;
+                } else if *slot != r + 1 {
+                    let more = self.more_referrers.entry(user).or_default();
+                    if !more.contains(&r) {
+                        more.push(r);
+                    }
                 }
             }
         }
@@ -190,7 +244,7 @@ impl Acquired {
     pub fn update(&mut self, events: &Events) {
         self.first.grow(events.user_count);
         if self.config.track_referrer {
-            self.referrers.grow(events.user_count);
+            self.referrer.grow(events.user_count);
         }
         let membership = match (&self.config.events, &events.event) {
             (None, _) => None,
@@ -239,17 +293,18 @@ impl Acquired {
         }
         self.first.grow(remap.user_count);
         if self.config.track_referrer {
-            self.referrers.grow(remap.user_count);
+            self.referrer.grow(remap.user_count);
         }
         let codes: Vec<u32> = other.channels.names.iter().map(|n| self.channels.code(n)).collect();
-        let Acquired { first, referrers, .. } = other;
-        for (i, f) in first.iter() {
+        for (i, f) in other.first.iter() {
             if f.ts == i64::MAX {
                 continue;
             }
-            let channel = if f.channel == NULL_CODE { NULL_CODE } else { codes[f.channel as usize] };
-            let refs: &[u32] = referrers.get(i).map_or(&[], |v| v.as_slice());
-            self.offer(remap.to[i as usize], f.ts, channel, refs.iter().map(|r| remap.to[*r as usize]));
+            let channel = match other.channel(i) {
+                NULL_CODE => NULL_CODE,
+                code => codes[code as usize],
+            };
+            self.offer(remap.to[i as usize], f.ts, channel, other.referrers(i).map(|r| remap.to[r as usize]));
         }
         Ok(())
     }
@@ -258,11 +313,10 @@ impl Acquired {
     pub fn resolve(&self, users: &UserDict) -> Acquisitions {
         let mut used = vec![false; self.channels.names.len()];
         let mut none_used = false;
-        for (_, f) in self.first.iter().filter(|(_, f)| f.ts != i64::MAX) {
-            if f.channel == NULL_CODE {
-                none_used = true;
-            } else {
-                used[f.channel as usize] = true;
+        for (user, _) in self.first.iter().filter(|(_, f)| f.ts != i64::MAX) {
+            match self.channel(user) {
+                NULL_CODE => none_used = true,
+                code => used[code as usize] = true,
             }
         }
         let mut labels: Vec<&str> =
@@ -279,10 +333,9 @@ impl Acquired {
         let mut list = Vec::new();
         let mut of_user = vec![u32::MAX; self.first.len()];
         for (user, f) in self.first.iter().filter(|(_, f)| f.ts != i64::MAX) {
-            let referrer =
-                self.referrers.get(user).and_then(|refs| refs.iter().copied().min_by(|a, b| users.compare(*a, *b)));
+            let referrer = self.referrers(user).min_by(|a, b| users.compare(*a, *b));
             of_user[user as usize] = list.len() as u32;
-            list.push(AcquiredUser { user, ts: f.ts, channel: label_of(f.channel), referrer });
+            list.push(AcquiredUser { user, ts: f.ts, channel: label_of(self.channel(user)), referrer });
         }
         Acquisitions { users: list, channels: labels.into_iter().map(str::to_string).collect(), of_user }
     }
@@ -426,6 +479,47 @@ mod tests {
         let acq = a.resolve(&users);
         assert_eq!(acq.of(0).unwrap().referrer, Some(2)); // key 98 < key 99
         assert_eq!(acq.of(2).unwrap().ts, 9);
+    }
+
+    #[test]
+    fn channels_past_a_byte_and_tied_referrers_live_in_side_tables() {
+        // 300 channels: codes past 253 go to the side table; user 0 moves from a wide
+        // code to a narrow one and back as better ties arrive, user 1 keeps a wide one.
+        let names: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
+        let mut rows: Vec<Row<'_>> = names.iter().map(|n| (2, 1, "signup", Some(n.as_str()), None)).collect();
+        rows.extend([
+            (0, 9, "signup", Some("c299"), Some(1)),
+            (1, 9, "signup", Some("c298"), Some(2)),
+            (0, 9, "signup", Some("c100"), Some(2)),
+            (0, 9, "signup", Some("c100"), Some(3)),
+            (0, 9, "signup", Some("c100"), Some(1)),
+            (0, 8, "signup", Some("c297"), Some(4)),
+        ]);
+        let users = dict(5);
+        let mut whole = Acquired::new(tracked());
+        whole.update(&batch(&rows, 5));
+        let acq = whole.resolve(&users);
+        let of = |acq: &Acquisitions, u: u32| {
+            let a = acq.of(u).unwrap();
+            (a.ts, acq.channel_label(a).to_string(), a.referrer)
+        };
+        assert_eq!(of(&acq, 0), (8, "c297".to_string(), Some(4)));
+        assert_eq!(of(&acq, 1), (9, "c298".to_string(), Some(2)));
+        assert_eq!(of(&acq, 2), (1, "c000".to_string(), None));
+        assert!(whole.more_referrers.is_empty() && whole.wide_channels.len() == 2);
+        // Without the earliest row, user 0's tie at 9 keeps referrers 1, 2 and 3.
+        let mut tie = Acquired::new(tracked());
+        tie.update(&batch(&rows[..rows.len() - 1], 5));
+        assert_eq!(tie.resolve(&users).of(0).unwrap().referrer, Some(3)); // key 97 < 98 < 99
+        assert_eq!(tie.more_referrers[&0].len(), 2);
+        // Any split, merged in either order, gives the same resolution.
+        for cut in [0, 150, 300, 302, rows.len()] {
+            let (mut a, mut b) = (Acquired::new(tracked()), Acquired::new(tracked()));
+            a.update(&batch(&rows[..cut], 5));
+            b.update(&batch(&rows[cut..], 5));
+            b.merge(a, &UserRemap { to: (0..5).collect(), user_count: 5 }).unwrap();
+            assert_eq!(b.resolve(&users), acq, "cut {cut}");
+        }
     }
 
     #[test]

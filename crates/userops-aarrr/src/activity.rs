@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use userops_core::output::{rate, table};
 use userops_core::{
     decode_state, downcast_state, encode_state, parse_params, Column, ColumnNeeds, Events, FinishContext, ParamInfo,
-    PartialState, PerUser, Period, Plugin, PluginKind, Registration, Result, ScanContext, UserOpsError, UserRemap,
+    PartialState, Period, Plugin, PluginKind, Registration, Result, ScanContext, UserOpsError, UserRemap, UserSets,
 };
 
-use crate::buckets::{check_param_values, complete, count_into, min_over_users, IndexSet, LocalDays, PERIODS};
+use crate::buckets::{check_param_values, complete, count_into, min_over_users, LocalDays, PERIODS};
 
 /// Parameters of `active_users`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,7 +108,7 @@ struct ActivityPlugin {
 }
 
 struct ActivityState {
-    buckets: PerUser<IndexSet>,
+    buckets: UserSets,
     report: Report,
     days: LocalDays,
 }
@@ -127,7 +127,11 @@ impl Plugin for ActivityPlugin {
     }
 
     fn new_state(&self, scan: &ScanContext) -> Box<dyn PartialState> {
-        Box::new(ActivityState { buckets: PerUser::new(), report: self.report.clone(), days: LocalDays::new(&scan.tz) })
+        Box::new(ActivityState {
+            buckets: UserSets::new(),
+            report: self.report.clone(),
+            days: LocalDays::new(&scan.tz),
+        })
     }
 
     fn state_from_bytes(&self, bytes: &[u8], scan: &ScanContext) -> Result<Box<dyn PartialState>> {
@@ -141,17 +145,16 @@ impl Plugin for ActivityPlugin {
 
 impl PartialState for ActivityState {
     fn update(&mut self, events: &Events) -> Result<()> {
-        self.buckets.grow(events.user_count);
         let (buckets, days, report) = (&mut self.buckets, &mut self.days, &self.report);
         for_each_active(events, report.activity_events(), |user, ts| {
-            buckets.get_mut(user).insert(report.bucket_of_day(days.day(ts)))
+            buckets.insert(user, report.bucket_of_day(days.day(ts)) as i64)
         });
         Ok(())
     }
 
     fn merge(&mut self, other: Box<dyn PartialState>, remap: &UserRemap) -> Result<()> {
         let other = downcast_state::<ActivityState>(other)?.buckets;
-        self.buckets.merge_from(other, remap, |a, b| a.absorb(b));
+        self.buckets.merge_from(other, remap);
         Ok(())
     }
 
@@ -170,7 +173,7 @@ impl PartialState for ActivityState {
 
 /// `period, active_users, complete`: every period from the first with activity to the
 /// period of D.
-fn active_table(sets: &mut PerUser<IndexSet>, period: Period, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+fn active_table(sets: &mut UserSets, period: Period, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let tz = &ctx.scan.tz;
     let (first, last) = match (min_over_users(sets), ctx.end) {
         (Some(first), Some(end)) => (first, period.index(end, tz)),
@@ -188,7 +191,7 @@ fn active_table(sets: &mut PerUser<IndexSet>, period: Period, ctx: &FinishContex
 
 /// `month, mean_dau, mau, stickiness, complete`: every month from the first with
 /// activity to the month of D.
-fn stickiness_table(days: &mut PerUser<IndexSet>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
+fn stickiness_table(days: &mut UserSets, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
     let tz = &ctx.scan.tz;
     let month = |day: i32| Period::Month.index_of_day(day);
     let (first, last, last_day) = match (min_over_users(days), ctx.end) {
@@ -197,10 +200,10 @@ fn stickiness_table(days: &mut PerUser<IndexSet>, ctx: &FinishContext<'_>) -> Re
     };
     let n = (last - first + 1).max(0) as usize;
     let (mut user_days, mut mau) = (vec![0i64; n], vec![0i64; n]);
-    for user in 0..days.len() as u32 {
+    days.for_each(|_, active_days| {
         let mut previous_month = None;
-        for &day in days.get_mut(user).sorted() {
-            let m = month(day);
+        for &day in active_days {
+            let m = month(day as i32);
             let Some(i) = usize::try_from(m - first).ok().filter(|&i| i < n) else { continue };
             user_days[i] += 1;
             if previous_month != Some(m) {
@@ -208,7 +211,7 @@ fn stickiness_table(days: &mut PerUser<IndexSet>, ctx: &FinishContext<'_>) -> Re
                 previous_month = Some(m);
             }
         }
-    }
+    });
     let end = ctx.end.unwrap_or(i64::MIN);
     let mut mean_dau = Vec::with_capacity(n);
     let mut stickiness = Vec::with_capacity(n);

@@ -1,72 +1,9 @@
 //! Small building blocks of the period metrics of this crate (revenue, repurchase,
-//! active users, stickiness): per-user sets of period indices that merge exactly, a
-//! fast local-day lookup, and the `complete` rule of SPEC §1.
+//! active users, stickiness): counts over per-user sets of period indices
+//! ([`UserSets`], which merge exactly and cost about a byte per value), a fast
+//! local-day lookup, and the `complete` rule of SPEC §1.
 
-use serde::{Deserialize, Serialize};
-use userops_core::{PerUser, Period, Result, TimeZone, UserOpsError};
-
-/// A set of `i32` (period indices or local days) that grows by appending and compacts
-/// itself (sort + dedup) when it has doubled since the last compaction, so a user with
-/// many rows in one period costs one entry, and a user's rows may arrive in any order.
-/// Its contents as a set do not depend on the order of inserts or merges.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IndexSet {
-    values: Vec<i32>,
-    /// `values[..clean]` is sorted and free of duplicates.
-    clean: u32,
-}
-
-impl IndexSet {
-    /// Adds `value`.
-    #[inline]
-    pub fn insert(&mut self, value: i32) {
-        if self.values.last() == Some(&value) {
-            return;
-        }
-        self.values.push(value);
-        if self.values.len() > 2 * self.clean as usize + 8 {
-            self.compact();
-        }
-    }
-
-    /// Adds every value of `other`.
-    pub fn absorb(&mut self, other: IndexSet) {
-        if self.values.is_empty() {
-            *self = other;
-            return;
-        }
-        self.values.extend(other.values);
-        if self.values.len() > 2 * self.clean as usize + 8 {
-            self.compact();
-        }
-    }
-
-    /// Sorts and deduplicates.
-    pub fn compact(&mut self) {
-        if self.clean as usize != self.values.len() {
-            self.values.sort_unstable();
-            self.values.dedup();
-            self.values.shrink_to(self.values.len() * 2);
-            self.clean = self.values.len() as u32;
-        }
-    }
-
-    /// The values, sorted and distinct (compacts first).
-    pub fn sorted(&mut self) -> &[i32] {
-        self.compact();
-        &self.values
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
-    /// The smallest value (compacts first).
-    pub fn min(&mut self) -> Option<i32> {
-        self.sorted().first().copied()
-    }
-}
+use userops_core::{Period, Result, TimeZone, UserOpsError, UserSets};
 
 pub use userops_core::time::LocalDays;
 
@@ -78,19 +15,25 @@ pub fn complete(period: Period, index: i32, tz: &TimeZone, end: i64) -> bool {
 
 /// Adds one to `counts[p - first]` for every value `p` of every user's set (values
 /// outside the range are ignored).
-pub fn count_into(sets: &mut PerUser<IndexSet>, first: i32, counts: &mut [i64]) {
-    for user in 0..sets.len() as u32 {
-        for &p in sets.get_mut(user).sorted() {
-            if let Some(c) = usize::try_from(p - first).ok().and_then(|i| counts.get_mut(i)) {
+pub fn count_into(sets: &mut UserSets, first: i32, counts: &mut [i64]) {
+    sets.for_each(|_, values| {
+        for &p in values {
+            if let Some(c) = usize::try_from(p - first as i64).ok().and_then(|i| counts.get_mut(i)) {
                 *c += 1;
             }
         }
-    }
+    });
 }
 
-/// The smallest value over every user's set.
-pub fn min_over_users(sets: &mut PerUser<IndexSet>) -> Option<i32> {
-    (0..sets.len() as u32).filter_map(|u| sets.get_mut(u).min()).min()
+/// The smallest value over every user's set (values are `i32` indices stored as `i64`).
+pub fn min_over_users(sets: &mut UserSets) -> Option<i32> {
+    let mut min: Option<i64> = None;
+    sets.for_each(|_, values| {
+        if min.is_none_or(|m| values[0] < m) {
+            min = Some(values[0]);
+        }
+    });
+    min.map(|m| m as i32)
 }
 
 /// Checks, before serde reads them, the parameters whose serde errors would not name
@@ -138,17 +81,16 @@ mod tests {
     use userops_core::time::days_from_civil;
 
     #[test]
-    fn index_sets_are_sets() {
-        let mut a = IndexSet::default();
-        for v in [5, 3, 5, 5, 9, 3, 1, 1, 2, 7, 7, 3, 4, 0, 11, 10, 12, 13] {
-            a.insert(v);
+    fn counts_take_each_value_of_a_set_once() {
+        let mut sets = UserSets::new();
+        for (user, v) in [(0, 5), (0, 3), (0, 5), (1, 3), (1, 9), (2, 1), (1, 3)] {
+            sets.insert(user, v);
         }
-        let mut b = IndexSet::default();
-        b.insert(42);
-        b.insert(3);
-        a.absorb(b);
-        assert_eq!(a.sorted(), &[0, 1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13, 42]);
-        assert_eq!(a.min(), Some(0));
+        assert_eq!(min_over_users(&mut sets), Some(1));
+        let mut counts = vec![0; 5];
+        count_into(&mut sets, 2, &mut counts); // values 2..=6
+        assert_eq!(counts, vec![0, 2, 0, 1, 0]);
+        assert_eq!(min_over_users(&mut UserSets::new()), None);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use userops_core::time::LocalDays;
-use userops_core::{Events, FinishContext, ParamInfo, Period, Result, TimeZone, UserLabels, UserOpsError};
+use userops_core::{
+    Events, FinishContext, ParamInfo, PerUser, Period, Result, TimeZone, UserLabels, UserOpsError, UserRemap, UserSets,
+};
 
 use crate::acquired::{AcquiredUser, Acquisitions};
 
@@ -58,6 +60,13 @@ impl PeriodOf {
         self.index
     }
 
+    /// Whether the instant `earlier`, at or before the instant last given to
+    /// [`PeriodOf::index`], is in that same period.
+    #[inline]
+    pub fn in_last_period(&mut self, earlier: i64) -> bool {
+        self.day(earlier) >= self.first
+    }
+
     /// Whether period `index` is fully observed: its last instant is at or before `end`.
     pub fn complete(&self, index: i32, end: i64) -> bool {
         self.period.is_complete(index, &self.tz, end)
@@ -69,72 +78,72 @@ impl PeriodOf {
     }
 }
 
-/// The earliest instant of some event at or after a user's acquisition, when the
-/// acquisition is not final yet. It keeps the earliest row at or after the acquisition
-/// known so far (`after`) and every row before it (`before`): the acquisition only
-/// moves earlier as rows and states are folded in, so nothing else can ever matter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FirstFrom {
-    after: i64,
-    before: Vec<i64>,
-    /// `before[..clean]` is sorted and distinct; the rest is compacted when it doubles.
-    clean: u32,
+/// An instant that is `i64::MAX` ("none yet") by default, for per-user columns of
+/// earliest instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Earliest(pub i64);
+
+impl Default for Earliest {
+    fn default() -> Self {
+        Earliest(i64::MAX)
+    }
 }
 
-impl Default for FirstFrom {
-    fn default() -> Self {
-        FirstFrom { after: i64::MAX, before: Vec::new(), clean: 0 }
-    }
+/// Per user, the earliest instant of some event at or after the user's acquisition,
+/// when the acquisition is not final yet. It keeps the earliest row at or after the
+/// acquisition known so far (`after`, 8 bytes a user) and every row before it
+/// (`before`, rare, as compact sets): the acquisition only moves earlier as rows and
+/// states are folded in, so nothing else can ever matter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FirstFrom {
+    after: PerUser<Earliest>,
+    before: UserSets,
 }
 
 impl FirstFrom {
-    /// Adds a row at `ts`, the user's acquisition known so far being `acquired` (`i64::MAX`: none).
+    /// Grows to `user_count` users.
+    pub fn grow(&mut self, user_count: usize) {
+        self.after.grow(user_count);
+    }
+
+    /// Adds a row of `user` at `ts`, the user's acquisition known so far being
+    /// `acquired` (`i64::MAX`: none; the vector must have grown to include `user`).
     #[inline]
-    pub fn insert(&mut self, ts: i64, acquired: i64) {
+    pub fn insert(&mut self, user: u32, ts: i64, acquired: i64) {
         if ts >= acquired {
-            self.after = self.after.min(ts);
-        } else if self.before.last() != Some(&ts) {
-            self.before.push(ts);
-            if self.before.len() > 2 * self.clean as usize + 8 {
-                self.before.sort_unstable();
-                self.before.dedup();
-                self.clean = self.before.len() as u32;
+            let after = self.after.get_mut(user);
+            after.0 = after.0.min(ts);
+        } else {
+            self.before.insert(user, ts);
+        }
+    }
+
+    /// Folds `other` in, its user `i` into user `remap.to[i]`; call [`FirstFrom::settle`]
+    /// with the merged acquisitions afterwards.
+    pub fn merge_from(&mut self, other: FirstFrom, remap: &UserRemap) {
+        self.after.merge_from(other.after, remap, |a, b| a.0 = a.0.min(b.0));
+        self.before.merge_from(other.before, remap);
+    }
+
+    /// Moves the rows at or after `acquired(user)` out of `before`.
+    pub fn settle(&mut self, acquired: impl Fn(u32) -> i64) {
+        let after = &mut self.after;
+        self.before.retain(|user, values, kept| {
+            let a = acquired(user);
+            let split = values.partition_point(|t| *t < a);
+            kept.extend_from_slice(&values[..split]);
+            if let Some(&t) = values.get(split) {
+                let first = after.get_mut(user);
+                first.0 = first.0.min(t);
             }
-        }
+        });
     }
 
-    /// Folds another summary of the same user in; call [`FirstFrom::settle`] with the
-    /// merged acquisition afterwards.
-    pub fn absorb(&mut self, other: FirstFrom) {
-        self.after = self.after.min(other.after);
-        for ts in other.before {
-            self.insert(ts, i64::MAX);
-        }
-    }
-
-    /// Moves rows at or after `acquired` out of `before`.
-    pub fn settle(&mut self, acquired: i64) {
-        if self.before.iter().any(|t| *t >= acquired) {
-            let after = &mut self.after;
-            self.before.retain(|t| {
-                if *t >= acquired {
-                    *after = (*after).min(*t);
-                    false
-                } else {
-                    true
-                }
-            });
-            self.before.sort_unstable();
-            self.before.dedup();
-            self.clean = self.before.len() as u32;
-        }
-    }
-
-    /// The earliest row at or after `acquired` (the final acquisition).
-    pub fn first_from(&self, acquired: i64) -> Option<i64> {
-        let before = self.before.iter().copied().filter(|t| *t >= acquired).min();
-        let first = before.map_or(self.after, |b| b.min(self.after));
-        (first != i64::MAX).then_some(first)
+    /// The earliest row of `user` at or after its acquisition, once settled with the
+    /// final acquisitions.
+    pub fn first_from(&self, user: u32) -> Option<i64> {
+        self.after.get(user).map(|t| t.0).filter(|t| *t != i64::MAX)
     }
 }
 
@@ -298,16 +307,23 @@ mod tests {
     fn first_from_is_the_earliest_row_at_or_after_the_final_acquisition() {
         // Rows 5, 20, 30; acquisition first thought to be 25, then found to be 10.
         let mut f = FirstFrom::default();
-        f.insert(30, 25);
-        f.insert(5, 25);
-        f.insert(20, 25);
-        assert_eq!(f.first_from(25), Some(30));
-        assert_eq!(f.first_from(10), Some(20));
-        let mut g = FirstFrom::default();
-        g.insert(12, i64::MAX);
-        f.absorb(g);
-        f.settle(10);
-        assert_eq!(f.first_from(10), Some(12));
+        f.grow(1);
+        f.insert(0, 30, 25);
+        f.insert(0, 5, 25);
+        f.insert(0, 20, 25);
+        let mut g = f.clone();
+        g.settle(|_| 25);
+        assert_eq!(g.first_from(0), Some(30));
+        f.settle(|_| 10);
+        assert_eq!(f.first_from(0), Some(20));
+        // Another state: its user 0 is user 1 here, its user 1 is user 0.
+        let mut other = FirstFrom::default();
+        other.grow(2);
+        other.insert(1, 12, i64::MAX);
+        other.insert(0, 3, 4);
+        f.merge_from(other, &UserRemap { to: vec![1, 0], user_count: 2 });
+        f.settle(|u| [10, 1][u as usize]);
+        assert_eq!((f.first_from(0), f.first_from(1)), (Some(12), Some(3)));
         assert_eq!(FirstFrom::default().first_from(0), None);
     }
 }

@@ -35,8 +35,8 @@ use userops_core::output::{rate, table};
 use userops_core::time::MICROS_PER_DAY;
 use userops_core::{
     decode_state, downcast_state, encode_state, parse_params, quantile_cont, Column, ColumnNeeds, Events,
-    FinishContext, ParamInfo, PartialState, PerUser, Plugin, PluginKind, Registration, Result, ScanContext,
-    UserOpsError, UserRemap, NULL_CODE,
+    FinishContext, ParamInfo, PartialState, Plugin, PluginKind, Registration, Result, ScanContext, UserOpsError,
+    UserRemap, UserSets, NULL_CODE,
 };
 
 use crate::acquired::{
@@ -151,38 +151,63 @@ impl Steps {
     }
 }
 
-/// One user's kept rows: `(ts, name code)`, [`OTHER`] for a non-step instant.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct UserRows {
-    rows: Vec<(i64, u8)>,
-    /// `rows[..clean]` is sorted and capped.
-    clean: u32,
+/// The kept rows of every user, by (user, instant, name code), [`OTHER`] for a non-step
+/// instant. Rows whose name is kept once per instant (every name but the repeated step
+/// names, and [`OTHER`]) are compact sets of `ts · K + code` (`K` = distinct names + 1,
+/// [`OTHER`] coded `K − 1`), so they cost about their gap in bytes; the rows of
+/// repeated step names and the few instants too far from 1970 to code are a flat list,
+/// sorted and capped up to `clean`, compacted when it doubles.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct KeptRows {
+    sets: UserSets,
+    listed: Vec<(u32, i64, u8)>,
+    clean: usize,
 }
 
-impl UserRows {
+impl KeptRows {
+    /// The set value of a row, if its name is kept once per instant and it can be coded.
     #[inline]
-    fn push(&mut self, row: (i64, u8), steps: &Steps) {
-        self.rows.push(row);
-        if self.rows.len() > 2 * self.clean as usize + 16 {
-            self.compact(steps);
+    fn code(ts: i64, code: u8, steps: &Steps) -> Option<i64> {
+        if steps.cap(code) != 1 {
+            return None;
+        }
+        let k = steps.names.len() as i64 + 1;
+        let code = if code == OTHER { k - 1 } else { code as i64 };
+        ts.checked_mul(k)?.checked_add(code)
+    }
+
+    /// The row of a set value.
+    #[inline]
+    fn decode(value: i64, steps: &Steps) -> (i64, u8) {
+        let k = steps.names.len() as i64 + 1;
+        let code = value.rem_euclid(k);
+        (value.div_euclid(k), if code == k - 1 { OTHER } else { code as u8 })
+    }
+
+    #[inline]
+    fn push(&mut self, user: u32, ts: i64, code: u8, steps: &Steps) {
+        match Self::code(ts, code, steps) {
+            Some(value) => self.sets.insert(user, value),
+            None => {
+                self.listed.push((user, ts, code));
+                if self.listed.len() > 2 * self.clean + 16 {
+                    self.compact(steps);
+                }
+            }
         }
     }
 
-    fn absorb(&mut self, other: UserRows, steps: &Steps) {
-        if self.rows.is_empty() {
-            *self = other;
-            return;
-        }
-        self.rows.extend(other.rows);
-        if self.rows.len() > 2 * self.clean as usize + 16 {
-            self.compact(steps);
+    /// Folds `other` in, its user `i` into user `remap.to[i]`.
+    fn absorb(&mut self, other: KeptRows, remap: &UserRemap, steps: &Steps) {
+        self.sets.merge_from(other.sets, remap);
+        for (user, ts, code) in other.listed {
+            self.push(remap.to[user as usize], ts, code, steps);
         }
     }
 
-    /// Sorts by (ts, code), keeps at most `cap` copies of each row, and drops an OTHER
-    /// row at an instant that has a step row.
+    /// Sorts the listed rows and keeps at most `cap` copies of each.
     fn compact(&mut self, steps: &Steps) {
-        let v = &mut self.rows;
+        let v = &mut self.listed;
         v.sort_unstable();
         let n = v.len();
         let (mut out, mut i) = (0, 0);
@@ -192,12 +217,7 @@ impl UserRows {
             while j < n && v[j] == row {
                 j += 1;
             }
-            let keep = if row.1 == OTHER {
-                usize::from(!(out > 0 && v[out - 1].0 == row.0))
-            } else {
-                (j - i).min(steps.cap(row.1))
-            };
-            for _ in 0..keep {
+            for _ in 0..(j - i).min(steps.cap(row.2)) {
                 v[out] = row;
                 out += 1;
             }
@@ -205,7 +225,36 @@ impl UserRows {
         }
         v.truncate(out);
         v.shrink_to(out * 2);
-        self.clean = out as u32;
+        self.clean = out;
+    }
+
+    /// Calls `f(user, rows)` for every user with rows, users ascending, rows sorted by
+    /// (instant, code) and capped.
+    fn for_each(&mut self, steps: &Steps, mut f: impl FnMut(u32, &[(i64, u8)])) {
+        self.compact(steps);
+        // One user's listed rows, alone.
+        fn alone(run: &[(u32, i64, u8)], rows: &mut Vec<(i64, u8)>, f: &mut impl FnMut(u32, &[(i64, u8)])) {
+            rows.clear();
+            rows.extend(run.iter().map(|r| (r.1, r.2)));
+            f(run[0].0, rows);
+        }
+        let mut listed = self.listed.chunk_by(|a, b| a.0 == b.0).peekable();
+        let mut rows = Vec::new();
+        self.sets.for_each(|user, values| {
+            while let Some(run) = listed.next_if(|run| run[0].0 < user) {
+                alone(run, &mut rows, &mut f);
+            }
+            rows.clear();
+            rows.extend(values.iter().map(|&v| Self::decode(v, steps)));
+            if let Some(run) = listed.next_if(|run| run[0].0 == user) {
+                rows.extend(run.iter().map(|r| (r.1, r.2)));
+                rows.sort_unstable();
+            }
+            f(user, &rows);
+        });
+        for run in listed {
+            alone(run, &mut rows, &mut f);
+        }
     }
 }
 
@@ -320,7 +369,7 @@ struct FunnelPlugin {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct FunnelData {
-    users: PerUser<UserRows>,
+    users: KeptRows,
     /// Per-user acquisition, for the channel breakdown only.
     acquired: Option<Acquired>,
 }
@@ -359,7 +408,7 @@ impl Plugin for FunnelPlugin {
     fn new_state(&self, _scan: &ScanContext) -> Box<dyn PartialState> {
         let acquired = self.by_channel().then(|| Acquired::new(self.acquisition()));
         Box::new(FunnelState {
-            data: FunnelData { users: PerUser::new(), acquired },
+            data: FunnelData { users: KeptRows::default(), acquired },
             params: self.params.clone(),
             steps: self.steps.clone(),
         })
@@ -394,7 +443,6 @@ impl PartialState for FunnelState {
         }
         let strict = self.params.mode == Mode::Strict;
         let users = &mut self.data.users;
-        users.grow(events.user_count);
         let Some(coded) = &events.event else { return Ok(()) };
         let lookup: Vec<u8> = coded
             .names
@@ -410,7 +458,7 @@ impl PartialState for FunnelState {
                 c => lookup[c as usize],
             };
             if code != OTHER || strict {
-                users.get_mut(events.user[row]).push((events.ts[row], code), &self.steps);
+                users.push(events.user[row], events.ts[row], code, &self.steps);
             }
         }
         Ok(())
@@ -419,7 +467,7 @@ impl PartialState for FunnelState {
     fn merge(&mut self, other: Box<dyn PartialState>, remap: &UserRemap) -> Result<()> {
         let other = downcast_state::<FunnelState>(other)?.data;
         let steps = &self.steps;
-        self.data.users.merge_from(other.users, remap, |a, b| a.absorb(b, steps));
+        self.data.users.absorb(other.users, remap, steps);
         match (&mut self.data.acquired, other.acquired) {
             (Some(mine), Some(theirs)) => mine.merge(theirs, remap)?,
             (None, None) => {}
@@ -475,16 +523,11 @@ impl PartialState for FunnelState {
         if !grouped {
             groups[null_group] = Some(Group::new(n)); // one group, listed even when empty
         }
-        for user in 0..data.users.len() as u32 {
-            let rows = data.users.get_mut(user);
-            if rows.rows.is_empty() {
-                continue;
-            }
-            rows.compact(&steps);
-            let Some(path) = matcher.best_path(&rows.rows) else { continue };
+        data.users.for_each(&steps, |user, rows| {
+            let Some(path) = matcher.best_path(rows) else { return };
             let group = groups[group_of(user)].get_or_insert_with(|| Group::new(n));
             group.add(&path, path.reached < n && path.start.saturating_add(window) > end);
-        }
+        });
         // Names are sorted, so code order is label order; the null group comes last.
         let mut out = Output::default();
         for (code, group) in groups.iter_mut().enumerate() {
@@ -611,17 +654,19 @@ mod tests {
     fn path(steps: &[&str], rows: &[(i64, &str)], window_s: i64, strict: bool) -> Option<(i64, usize, Vec<i64>)> {
         let names: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
         let steps = Steps::new(&names);
-        let mut user = UserRows::default();
+        let mut kept = KeptRows::default();
         for &(ts, name) in rows {
             let code = steps.names.iter().position(|n| n == name).map_or(OTHER, |i| i as u8);
             if code != OTHER || strict {
-                user.push((ts * S, code), &steps);
+                kept.push(0, ts * S, code, &steps);
             }
         }
-        user.compact(&steps);
-        Matcher::new(&steps, window_s * S, strict)
-            .best_path(&user.rows)
-            .map(|p| (p.start / S, p.reached, p.gaps.iter().map(|g| g / S).collect()))
+        let mut matcher = Matcher::new(&steps, window_s * S, strict);
+        let mut found = None;
+        kept.for_each(&steps, |_, rows| {
+            found = matcher.best_path(rows).map(|p| (p.start / S, p.reached, p.gaps.iter().map(|g| g / S).collect()))
+        });
+        found
     }
 
     #[test]
@@ -653,13 +698,29 @@ mod tests {
     }
 
     #[test]
-    fn compaction_caps_copies_and_drops_shadowed_others() {
+    fn kept_rows_cap_copies_and_merge_coded_and_listed_rows() {
         let steps = Steps::new(&["a".to_string(), "a".to_string(), "b".to_string()]);
-        let mut u = UserRows::default();
-        for row in [(5, 0), (5, 0), (5, 0), (5, OTHER), (6, OTHER), (6, OTHER), (7, 1), (7, 1)] {
-            u.rows.push(row);
+        let far = i64::MAX - 3; // too far from 1970 to code: listed
+        let mut kept = KeptRows::default();
+        for (user, ts, code) in [(1, 5, 0), (1, 5, 0), (1, 5, 0), (1, 5, OTHER), (1, 6, OTHER), (0, far, 1), (1, 7, 1)]
+        {
+            kept.push(user, ts, code, &steps);
         }
-        u.compact(&steps);
-        assert_eq!(u.rows, vec![(5, 0), (5, 0), (6, OTHER), (7, 1)]);
+        let mut other = KeptRows::default();
+        for (user, ts, code) in [(0, 6, OTHER), (0, 5, 0), (0, -4, 1), (1, far, 1), (1, far, 1)] {
+            other.push(user, ts, code, &steps);
+        }
+        // `other`'s user 0 is user 1 here, its user 1 is user 2.
+        kept.absorb(other, &UserRemap { to: vec![1, 2], user_count: 3 }, &steps);
+        let mut seen = Vec::new();
+        kept.for_each(&steps, |user, rows| seen.push((user, rows.to_vec())));
+        assert_eq!(
+            seen,
+            vec![
+                (0, vec![(far, 1)]),
+                (1, vec![(-4, 1), (5, 0), (5, 0), (5, OTHER), (6, OTHER), (7, 1)]),
+                (2, vec![(far, 1)]),
+            ]
+        );
     }
 }

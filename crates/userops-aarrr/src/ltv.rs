@@ -7,9 +7,10 @@
 //! observed one; a cell whose period begins after D is null. Revenue before the user's
 //! acquisition is left out (activity before acquisition is ignored, SPEC §4).
 //!
-//! State: the acquisitions and, per user, net revenue per period of the rows at or
-//! after the acquisition known so far, plus the rows before it kept one by one (the
-//! acquisition can still move earlier when states merge). Sums are exact integers.
+//! State: the acquisitions and the net revenue per (user, period) of the rows at or
+//! after the acquisition known so far, in one flat sorted list, plus the rows before it
+//! kept one by one (the acquisition can still move earlier when states merge). Sums are
+//! exact integers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use userops_core::money::micros_to_f64;
 use userops_core::output::{rate, table};
 use userops_core::{
     decode_state, downcast_state, encode_state, parse_params, Column, ColumnNeeds, Events, FinishContext, ParamInfo,
-    PartialState, PerUser, Period, Plugin, PluginKind, Registration, Result, ScanContext, UserOpsError, UserRemap,
+    PartialState, Period, Plugin, PluginKind, Registration, Result, ScanContext, UserOpsError, UserRemap,
 };
 
 use crate::acquired::{
@@ -62,57 +63,95 @@ impl Default for LtvParams {
     }
 }
 
-/// One user's revenue: exact sums per period of the rows at or after the acquisition
-/// known so far, and the rows before it.
+/// Net revenue per (user, period) in micro-units, exact: one flat list of `(user,
+/// period, sum)` entries (16 bytes each, nothing allocated per user), sorted by (user,
+/// period) up to `clean`; new entries are appended after it and folded in when the
+/// spare room, a quarter of the sorted part, is used up. A sum that would overflow
+/// `i64` is continued in a second entry of the same (user, period).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct UserRevenue {
-    /// (period index, net micro-units), sorted by period.
-    periods: Vec<(i32, i128)>,
-    /// (instant, micro-units) of rows before the acquisition known so far.
-    pending: Vec<(i64, i64)>,
+struct PeriodSums {
+    entries: Vec<(u32, i32, i64)>,
+    clean: usize,
 }
 
-impl UserRevenue {
+impl PeriodSums {
     #[inline]
-    fn add(&mut self, period: i32, micros: i128) {
-        if let Some(last) = self.periods.last_mut() {
-            if last.0 == period {
-                last.1 += micros;
-                return;
-            }
-        }
-        match self.periods.binary_search_by_key(&period, |e| e.0) {
-            Ok(i) => self.periods[i].1 += micros,
-            Err(i) => self.periods.insert(i, (period, micros)),
-        }
-    }
-
-    fn absorb(&mut self, other: UserRevenue) {
-        for (p, m) in other.periods {
-            self.add(p, m);
-        }
-        self.pending.extend(other.pending);
-    }
-
-    /// Moves pending rows at or after `acquired` into the period sums.
-    fn settle(&mut self, acquired: i64, periods: &mut PeriodOf) {
-        if self.pending.iter().any(|(t, _)| *t >= acquired) {
-            let pending = std::mem::take(&mut self.pending);
-            for (t, m) in pending {
-                if t >= acquired {
-                    self.add(periods.index(t), m as i128);
-                } else {
-                    self.pending.push((t, m));
+    fn add(&mut self, user: u32, period: i32, micros: i64) {
+        if let Some(last) = self.entries.last_mut() {
+            if (last.0, last.1) == (user, period) {
+                if let Some(sum) = last.2.checked_add(micros) {
+                    last.2 = sum;
+                    return;
                 }
             }
         }
+        if self.entries.len() == self.entries.capacity() {
+            self.compact();
+        }
+        self.entries.push((user, period, micros));
+    }
+
+    /// Sorts, sums the entries of each (user, period), and leaves room for a quarter more.
+    fn compact(&mut self) {
+        if self.clean < self.entries.len() {
+            self.entries[self.clean..].sort_unstable();
+            self.entries.sort(); // two sorted runs: one merge
+            let mut out = 0;
+            for i in 0..self.entries.len() {
+                let e = self.entries[i];
+                if out > 0 {
+                    let last = &mut self.entries[out - 1];
+                    if (last.0, last.1) == (e.0, e.1) {
+                        if let Some(sum) = last.2.checked_add(e.2) {
+                            last.2 = sum;
+                            continue;
+                        }
+                    }
+                }
+                self.entries[out] = e;
+                out += 1;
+            }
+            self.entries.truncate(out);
+            self.clean = out;
+        }
+        let room = self.entries.len() + self.entries.len() / 4 + 64;
+        if self.entries.capacity() > room {
+            self.entries.shrink_to(room);
+        } else {
+            self.entries.reserve_exact(room - self.entries.len());
+        }
+    }
+
+    /// The entries of `user`, sorted by period (the sums must be compacted).
+    fn of(&self, user: u32) -> &[(u32, i32, i64)] {
+        let start = self.entries.partition_point(|e| e.0 < user);
+        let end = start + self.entries[start..].partition_point(|e| e.0 == user);
+        &self.entries[start..end]
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Data {
     acquired: Acquired,
-    revenue: PerUser<UserRevenue>,
+    /// Net revenue of the rows at or after the acquisition known so far.
+    revenue: PeriodSums,
+    /// `(user, instant, micro-units)` of the rows before the acquisition known so far
+    /// (rare; every row is kept, as two equal rows are two purchases).
+    early: Vec<(u32, i64, i64)>,
+}
+
+impl Data {
+    /// Moves the early rows at or after their user's acquisition into the period sums.
+    fn settle(&mut self, periods: &mut PeriodOf) {
+        let (acquired, revenue) = (&self.acquired, &mut self.revenue);
+        self.early.retain(|&(user, ts, micros)| {
+            let keep = ts < acquired.ts_or_max(user);
+            if !keep {
+                revenue.add(user, periods.index(ts), micros);
+            }
+            keep
+        });
+    }
 }
 
 struct LtvPlugin(LtvParams);
@@ -145,7 +184,8 @@ impl Plugin for LtvPlugin {
     }
 
     fn new_state(&self, scan: &ScanContext) -> Box<dyn PartialState> {
-        Box::new(self.state(Data { acquired: Acquired::new(self.config()), revenue: PerUser::new() }, scan))
+        let data = Data { acquired: Acquired::new(self.config()), revenue: PeriodSums::default(), early: Vec::new() };
+        Box::new(self.state(data, scan))
     }
 
     fn state_from_bytes(&self, bytes: &[u8], scan: &ScanContext) -> Result<Box<dyn PartialState>> {
@@ -161,17 +201,15 @@ impl PartialState for LtvState {
     fn update(&mut self, events: &Events) -> Result<()> {
         let data = &mut self.data;
         data.acquired.update(events);
-        data.revenue.grow(events.user_count);
         let Some(code) = events.event_code(&self.params.revenue_event) else { return Ok(()) };
         for row in 0..events.len() {
             if let Some(revenue) = events.revenue_row(row, Some(code)) {
                 let user = events.user[row];
                 let ts = events.ts[row];
-                let entry = data.revenue.get_mut(user);
                 if ts >= data.acquired.ts_or_max(user) {
-                    entry.add(self.periods.index(ts), revenue.net_micros() as i128);
+                    data.revenue.add(user, self.periods.index(ts), revenue.net_micros());
                 } else {
-                    entry.pending.push((ts, revenue.net_micros()));
+                    data.early.push((user, ts, revenue.net_micros()));
                 }
             }
         }
@@ -181,11 +219,11 @@ impl PartialState for LtvState {
     fn merge(&mut self, other: Box<dyn PartialState>, remap: &UserRemap) -> Result<()> {
         let other = downcast_state::<LtvState>(other)?.data;
         self.data.acquired.merge(other.acquired, remap)?;
-        self.data.revenue.merge_from(other.revenue, remap, |a, b| a.absorb(b));
-        for user in 0..self.data.revenue.len() as u32 {
-            let acquired = self.data.acquired.ts_or_max(user);
-            self.data.revenue.get_mut(user).settle(acquired, &mut self.periods);
+        for (user, period, micros) in other.revenue.entries {
+            self.data.revenue.add(remap.to[user as usize], period, micros);
         }
+        self.data.early.extend(other.early.into_iter().map(|(user, ts, m)| (remap.to[user as usize], ts, m)));
+        self.data.settle(&mut self.periods);
         Ok(())
     }
 
@@ -195,6 +233,8 @@ impl PartialState for LtvState {
 
     fn finish(self: Box<Self>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         let LtvState { mut data, params, mut periods } = *self;
+        data.settle(&mut periods);
+        data.revenue.compact();
         let acquired = data.acquired.resolve(ctx.users);
         let by_channel = params.breakdown.as_deref() == Some("channel");
         let groups = Groups::new("ltv", &acquired, by_channel, ctx)?;
@@ -227,11 +267,9 @@ impl PartialState for LtvState {
             let (group, cohort) = (run[0].0, run[0].1);
             let mut by_offset = vec![0i128; offsets];
             for (_, _, u) in run {
-                let revenue = data.revenue.get_mut(u.user);
-                revenue.settle(u.ts, &mut periods);
-                for &(p, m) in &revenue.periods {
+                for &(_, p, m) in data.revenue.of(u.user) {
                     if let Some(slot) = usize::try_from(p - cohort).ok().and_then(|k| by_offset.get_mut(k)) {
-                        *slot += m;
+                        *slot += m as i128;
                     }
                 }
             }

@@ -5,7 +5,7 @@
 //! `repurchase` keeps per user the two earliest purchase instants (a multiset: two
 //! purchases at the same instant are a first and a second purchase), which merges as
 //! "the two smallest of four". `next_month_repurchase` keeps per user the set of local
-//! months with a purchase. Refunds (negative amounts) are never purchases.
+//! months with a purchase ([`UserSets`]). Refunds (negative amounts) are never purchases.
 
 use std::sync::Arc;
 
@@ -16,9 +16,10 @@ use userops_core::time::MICROS_PER_DAY;
 use userops_core::{
     decode_state, downcast_state, encode_state, parse_params, Column, ColumnNeeds, Events, FinishContext, ParamInfo,
     PartialState, PerUser, Period, Plugin, PluginKind, Registration, Result, RevenueRow, ScanContext, UserRemap,
+    UserSets,
 };
 
-use crate::buckets::{check_param_values, complete, min_over_users, IndexSet, LocalDays, MAX_WINDOW_DAYS, PERIODS};
+use crate::buckets::{check_param_values, complete, min_over_users, LocalDays, MAX_WINDOW_DAYS, PERIODS};
 use crate::revenue::{check_revenue_event, REVENUE_EVENT_DOC};
 
 /// Parameters of `repurchase`.
@@ -191,7 +192,7 @@ impl PartialState for RepurchaseState {
 struct NextMonthPlugin(NextMonthParams);
 
 struct NextMonthState {
-    months: PerUser<IndexSet>,
+    months: UserSets,
     params: NextMonthParams,
     days: LocalDays,
 }
@@ -210,7 +211,7 @@ impl Plugin for NextMonthPlugin {
     }
 
     fn new_state(&self, scan: &ScanContext) -> Box<dyn PartialState> {
-        Box::new(NextMonthState { months: PerUser::new(), params: self.0.clone(), days: LocalDays::new(&scan.tz) })
+        Box::new(NextMonthState { months: UserSets::new(), params: self.0.clone(), days: LocalDays::new(&scan.tz) })
     }
 
     fn state_from_bytes(&self, bytes: &[u8], scan: &ScanContext) -> Result<Box<dyn PartialState>> {
@@ -224,17 +225,16 @@ impl Plugin for NextMonthPlugin {
 
 impl PartialState for NextMonthState {
     fn update(&mut self, events: &Events) -> Result<()> {
-        self.months.grow(events.user_count);
         let (months, days) = (&mut self.months, &mut self.days);
         for_each_purchase(events, &self.params.revenue_event, |user, ts| {
-            months.get_mut(user).insert(Period::Month.index_of_day(days.day(ts)))
+            months.insert(user, Period::Month.index_of_day(days.day(ts)) as i64)
         });
         Ok(())
     }
 
     fn merge(&mut self, other: Box<dyn PartialState>, remap: &UserRemap) -> Result<()> {
         let other = downcast_state::<NextMonthState>(other)?.months;
-        self.months.merge_from(other, remap, |a, b| a.absorb(b));
+        self.months.merge_from(other, remap);
         Ok(())
     }
 
@@ -251,16 +251,15 @@ impl PartialState for NextMonthState {
         };
         let n = (last - first + 1).max(0) as usize;
         let (mut paying, mut repeat) = (vec![0i64; n], vec![0i64; n]);
-        for user in 0..months.len() as u32 {
-            let set = months.get_mut(user).sorted();
+        months.for_each(|_, set| {
             for (j, &m) in set.iter().enumerate() {
-                let Some(i) = usize::try_from(m - first).ok().filter(|&i| i < n) else { continue };
+                let Some(i) = usize::try_from(m - first as i64).ok().filter(|&i| i < n) else { continue };
                 paying[i] += 1;
                 if set.get(j + 1) == Some(&(m + 1)) {
                     repeat[i] += 1;
                 }
             }
-        }
+        });
         let end = ctx.end.unwrap_or(i64::MIN);
         let mut out_repeat = Vec::with_capacity(n);
         let mut out_rate = Vec::with_capacity(n);

@@ -14,9 +14,10 @@
 //! `max_offset`); cells with no eligible user have null `eligible`, `retained`, `rate`.
 //!
 //! State: the acquisitions, plus per user what each mode needs and nothing more — the
-//! latest return instant in each period (calendar classic), every distinct return
-//! instant (rolling classic: offsets depend on the final acquisition), or only the
-//! latest return instant (unbounded).
+//! periods with a return and whether the acquisition's period has one at or after the
+//! acquisition (calendar classic, compact sets of about a byte a period), every
+//! distinct return instant (rolling classic: offsets depend on the final acquisition),
+//! or only the latest return instant (unbounded).
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use userops_core::output::{rate, table};
 use userops_core::{
     decode_state, downcast_state, encode_state, parse_params, Column, ColumnNeeds, Events, FinishContext, ParamInfo,
     PartialState, PerUser, Period, Plugin, PluginKind, Registration, Result, ScanContext, UserOpsError, UserRemap,
+    UserSets,
 };
 
 use crate::acquired::{
@@ -89,81 +91,79 @@ impl Default for RetentionParams {
     }
 }
 
-/// The latest return instant in each period, sorted by period.
+/// Calendar classic: per user, every period `p` with a return, as `2p + 1` when the
+/// return is at or after the acquisition known so far and in its period (a flag that
+/// stays true as the acquisition moves earlier in that period), else as `2p`; plus the
+/// returns before the acquisition known so far, only the latest of each period (all
+/// that can matter if the acquisition moves earlier).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PeriodMax(Vec<(i32, i64)>);
+pub struct PeriodReturns {
+    periods: UserSets,
+    before: UserSets,
+}
 
-impl PeriodMax {
+impl PeriodReturns {
+    /// Adds a return of `user` at `ts`, the user's acquisition known so far being `acquired`.
     #[inline]
-    fn insert(&mut self, period: i32, ts: i64) {
-        if let Some(last) = self.0.last_mut() {
-            if last.0 == period {
-                last.1 = last.1.max(ts);
-                return;
+    fn insert(&mut self, user: u32, ts: i64, acquired: i64, periods: &mut PeriodOf) {
+        let p = periods.index(ts) as i64;
+        if ts < acquired {
+            self.periods.insert(user, 2 * p);
+            self.before.insert(user, ts);
+        } else {
+            let flag = periods.in_last_period(acquired);
+            self.periods.insert(user, 2 * p + i64::from(flag));
+        }
+    }
+
+    /// Settles the returns before each user's acquisition known so far, `acquired(user)`:
+    /// flags the acquisition's period if one of them is now at or after it, and keeps
+    /// the latest of each period of those still before it.
+    fn settle(&mut self, acquired: impl Fn(u32) -> i64, periods: &mut PeriodOf) {
+        let flags = &mut self.periods;
+        self.before.retain(|user, values, kept| {
+            let a = acquired(user);
+            let split = values.partition_point(|t| *t < a);
+            let mut latest: Option<(i32, i64)> = None;
+            for &t in &values[..split] {
+                let p = periods.index(t);
+                if let Some((q, previous)) = latest.filter(|(q, _)| *q != p) {
+                    debug_assert!(q < p);
+                    kept.push(previous);
+                }
+                latest = Some((p, t));
             }
-        }
-        match self.0.binary_search_by_key(&period, |e| e.0) {
-            Ok(i) => self.0[i].1 = self.0[i].1.max(ts),
-            Err(i) => self.0.insert(i, (period, ts)),
-        }
-    }
-
-    fn absorb(&mut self, other: PeriodMax) {
-        for (p, ts) in other.0 {
-            self.insert(p, ts);
-        }
+            kept.extend(latest.map(|(_, t)| t));
+            if let Some(&t) = values.get(split) {
+                let p = periods.index(t) as i64;
+                if periods.in_last_period(a) {
+                    flags.insert(user, 2 * p + 1);
+                }
+            }
+        });
     }
 }
 
-/// Distinct instants, compacted (sorted, deduplicated) when the list doubles.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Instants {
-    values: Vec<i64>,
-    clean: u32,
-}
+/// An instant that is `i64::MIN` ("none yet") by default: the latest return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Latest(i64);
 
-impl Instants {
-    #[inline]
-    fn insert(&mut self, ts: i64) {
-        if self.values.last() == Some(&ts) {
-            return;
-        }
-        self.values.push(ts);
-        if self.values.len() > 2 * self.clean as usize + 8 {
-            self.compact();
-        }
-    }
-
-    fn compact(&mut self) {
-        self.values.sort_unstable();
-        self.values.dedup();
-        self.clean = self.values.len() as u32;
-    }
-
-    fn absorb(&mut self, other: Instants) {
-        self.values.extend(other.values);
-        if self.values.len() > 2 * self.clean as usize + 8 {
-            self.compact();
-        }
-    }
-
-    fn sorted(&self) -> Vec<i64> {
-        let mut values = self.values.clone();
-        values.sort_unstable();
-        values.dedup();
-        values
+impl Default for Latest {
+    fn default() -> Self {
+        Latest(i64::MIN)
     }
 }
 
 /// Per-user return activity, as each mode needs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Activity {
-    /// Calendar classic: latest return instant per period.
-    Periods(PerUser<PeriodMax>),
+    /// Calendar classic: the periods with a return, as [`PeriodReturns`].
+    Periods(PeriodReturns),
     /// Rolling classic: every distinct return instant.
-    Instants(PerUser<Instants>),
-    /// Unbounded: the latest return instant (`i64::MIN` when none).
-    Latest(PerUser<i64>),
+    Instants(UserSets),
+    /// Unbounded: the latest return instant.
+    Latest(PerUser<Latest>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,8 +205,8 @@ impl Plugin for RetentionPlugin {
 
     fn new_state(&self, scan: &ScanContext) -> Box<dyn PartialState> {
         let activity = match (self.0.kind, self.0.mode) {
-            (Kind::Classic, Mode::Calendar) => Activity::Periods(PerUser::new()),
-            (Kind::Classic, Mode::Rolling) => Activity::Instants(PerUser::new()),
+            (Kind::Classic, Mode::Calendar) => Activity::Periods(PeriodReturns::default()),
+            (Kind::Classic, Mode::Rolling) => Activity::Instants(UserSets::new()),
             (Kind::Unbounded, _) => Activity::Latest(PerUser::new()),
         };
         Box::new(self.state(Data { acquired: Acquired::new(self.config()), activity }, scan))
@@ -227,29 +227,26 @@ impl PartialState for RetentionState {
         let filter = EventFilter::new(events, self.params.return_events.as_deref());
         let n = events.user_count;
         match &mut self.data.activity {
-            Activity::Periods(users) => {
-                users.grow(n);
+            Activity::Periods(returns) => {
                 if filter.is_empty() {
                     return Ok(());
                 }
-                for row in 0..events.len() {
-                    if filter.matches(row) {
-                        let ts = events.ts[row];
-                        users.get_mut(events.user[row]).insert(self.periods.index(ts), ts);
-                    }
+                for row in (0..events.len()).filter(|r| filter.matches(*r)) {
+                    let user = events.user[row];
+                    let acquired = self.data.acquired.ts_or_max(user);
+                    returns.insert(user, events.ts[row], acquired, &mut self.periods);
                 }
             }
-            Activity::Instants(users) => {
-                users.grow(n);
+            Activity::Instants(sets) => {
                 for row in (0..events.len()).filter(|r| filter.matches(*r)) {
-                    users.get_mut(events.user[row]).insert(events.ts[row]);
+                    sets.insert(events.user[row], events.ts[row]);
                 }
             }
             Activity::Latest(users) => {
                 users.grow(n);
                 for row in (0..events.len()).filter(|r| filter.matches(*r)) {
                     let latest = users.get_mut(events.user[row]);
-                    *latest = (*latest).max(events.ts[row]);
+                    latest.0 = latest.0.max(events.ts[row]);
                 }
             }
         }
@@ -260,9 +257,14 @@ impl PartialState for RetentionState {
         let other = downcast_state::<RetentionState>(other)?.data;
         self.data.acquired.merge(other.acquired, remap)?;
         match (&mut self.data.activity, other.activity) {
-            (Activity::Periods(a), Activity::Periods(b)) => a.merge_from(b, remap, |x, y| x.absorb(y)),
-            (Activity::Instants(a), Activity::Instants(b)) => a.merge_from(b, remap, |x, y| x.absorb(y)),
-            (Activity::Latest(a), Activity::Latest(b)) => a.merge_from(b, remap, |x, y| *x = (*x).max(y)),
+            (Activity::Periods(a), Activity::Periods(b)) => {
+                a.periods.merge_from(b.periods, remap);
+                a.before.merge_from(b.before, remap);
+                let acquired = &self.data.acquired;
+                a.settle(|user| acquired.ts_or_max(user), &mut self.periods);
+            }
+            (Activity::Instants(a), Activity::Instants(b)) => a.merge_from(b, remap),
+            (Activity::Latest(a), Activity::Latest(b)) => a.merge_from(b, remap, |x, y| x.0 = x.0.max(y.0)),
             _ => return Err(UserOpsError::IncompatibleStates("retention states of different modes".into())),
         }
         Ok(())
@@ -273,7 +275,11 @@ impl PartialState for RetentionState {
     }
 
     fn finish(self: Box<Self>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
-        let RetentionState { data, params, mut periods } = *self;
+        let RetentionState { mut data, params, mut periods } = *self;
+        if let Activity::Periods(returns) = &mut data.activity {
+            let acquired = &data.acquired;
+            returns.settle(|user| acquired.ts_or_max(user), &mut periods);
+        }
         let acquired = data.acquired.resolve(ctx.users);
         let groups = Groups::new("retention", &acquired, params.breakdown.as_deref() == Some("channel"), ctx)?;
         let rows = match ctx.end {
@@ -291,11 +297,11 @@ impl PartialState for RetentionState {
             (last, _) => last,
         };
         let offsets = last.map_or(0, |l| l as usize + 1);
+        let retained_by_run = retained(&mut data.activity, &rows, offsets, params.mode, window, &mut periods);
         let mut out = Columns::default();
-        for run in runs(&rows) {
+        for (run, retained) in runs(&rows).zip(retained_by_run) {
             let (group, cohort) = (run[0].0, run[0].1);
             let users: Vec<&AcquiredUser> = run.iter().map(|(_, _, u)| *u).collect();
-            let retained = retained(&data.activity, &users, cohort, offsets, params.mode, window, &mut periods);
             let latest_acquisition = users.iter().map(|u| u.ts).max().unwrap_or(i64::MIN);
             // Rolling: a user is eligible at offsets 0..=(D - a) / L (a difference array).
             let mut begun = vec![0i64; offsets + 1];
@@ -346,75 +352,87 @@ impl PartialState for RetentionState {
     }
 }
 
-/// Retained users of one cohort per offset `0..offsets`.
+/// Retained users per offset `0..offsets` of each (group, cohort) run of `rows`, in
+/// run order (one pass over the per-user activity, users ascending).
 fn retained(
-    activity: &Activity,
-    users: &[&AcquiredUser],
-    cohort: i32,
+    activity: &mut Activity,
+    rows: &[(u32, i32, &AcquiredUser)],
     offsets: usize,
     mode: Mode,
     window: i64,
     periods: &mut PeriodOf,
-) -> Vec<i64> {
-    let mut counts = vec![0i64; offsets + 1];
-    // Unbounded: a user retained through offset K adds one to 0..=K (a difference array).
-    let through = |counts: &mut Vec<i64>, k: i64| {
-        let k = k.min(offsets as i64 - 1);
-        if k >= 0 {
-            counts[0] += 1;
-            counts[k as usize + 1] -= 1;
+) -> Vec<Vec<i64>> {
+    // Each acquired user's run and acquisition, by dense index.
+    let user_count = rows.iter().map(|(_, _, u)| u.user as usize + 1).max().unwrap_or(0);
+    let mut of_user: Vec<Option<(usize, i64)>> = vec![None; user_count];
+    let mut cohorts = Vec::new();
+    for (r, run) in runs(rows).enumerate() {
+        cohorts.push(run[0].1);
+        for (_, _, u) in run {
+            of_user[u.user as usize] = Some((r, u.ts));
         }
-    };
+    }
+    let of = |user: u32| of_user.get(user as usize).copied().flatten();
+    let mut counts = vec![vec![0i64; offsets + 1]; cohorts.len()];
     match activity {
-        Activity::Periods(periods_of) => {
-            for u in users {
-                let Some(entries) = periods_of.get(u.user) else { continue };
-                for &(p, latest) in &entries.0 {
-                    let k = p - cohort;
-                    if k < 0 || k as usize >= offsets || (k == 0 && latest < u.ts) {
+        Activity::Periods(returns) => {
+            // Offset 0 counts the flagged acquisition period, later offsets any return
+            // (`2p` and `2p + 1` are adjacent: count a period once).
+            returns.periods.for_each(|user, values| {
+                let Some((run, _)) = of(user) else { return };
+                let mut counted = None;
+                for &v in values {
+                    let k = (v >> 1) - cohorts[run] as i64;
+                    if (0..offsets as i64).contains(&k) && (k > 0 || v & 1 == 1) && counted != Some(k) {
+                        counts[run][k as usize] += 1;
+                        counted = Some(k);
+                    }
+                }
+            });
+        }
+        Activity::Instants(instants) => instants.for_each(|user, values| {
+            let Some((run, a)) = of(user) else { return };
+            let mut previous = -1i64;
+            for &t in values.iter().filter(|t| **t >= a) {
+                let k = (t - a) / window;
+                if k != previous && (k as usize) < offsets {
+                    counts[run][k as usize] += 1;
+                }
+                previous = k;
+            }
+        }),
+        Activity::Latest(latest) => {
+            // Unbounded: a user retained through offset K adds one to 0..=K (a difference array).
+            for (run, members) in runs(rows).enumerate() {
+                for (_, cohort, u) in members {
+                    let t = latest.get(u.user).map_or(i64::MIN, |l| l.0);
+                    if t < u.ts {
                         continue;
                     }
-                    counts[k as usize] += 1;
-                }
-            }
-            return counts[..offsets].to_vec();
-        }
-        Activity::Instants(instants) => {
-            for u in users {
-                let Some(set) = instants.get(u.user) else { continue };
-                let mut previous = -1i64;
-                for t in set.sorted().into_iter().filter(|t| *t >= u.ts) {
-                    let k = (t - u.ts) / window;
-                    if k != previous && (k as usize) < offsets {
-                        counts[k as usize] += 1;
+                    let k = match mode {
+                        Mode::Calendar => (periods.index(t) - cohort) as i64,
+                        Mode::Rolling => (t - u.ts) / window,
+                    };
+                    let k = k.min(offsets as i64 - 1);
+                    if k >= 0 {
+                        counts[run][0] += 1;
+                        counts[run][k as usize + 1] -= 1;
                     }
-                    previous = k;
                 }
             }
-            return counts[..offsets].to_vec();
-        }
-        Activity::Latest(latest) => {
-            for u in users {
-                let t = latest.get(u.user).copied().unwrap_or(i64::MIN);
-                if t < u.ts {
-                    continue;
+            for run in &mut counts {
+                let mut running = 0;
+                for c in run.iter_mut() {
+                    running += *c;
+                    *c = running;
                 }
-                let k = match mode {
-                    Mode::Calendar => (periods.index(t) - cohort) as i64,
-                    Mode::Rolling => (t - u.ts) / window,
-                };
-                through(&mut counts, k);
             }
         }
     }
-    let mut running = 0;
-    counts[..offsets]
-        .iter()
-        .map(|d| {
-            running += d;
-            running
-        })
-        .collect()
+    for run in &mut counts {
+        run.truncate(offsets);
+    }
+    counts
 }
 
 #[derive(Default)]

@@ -1,9 +1,9 @@
 //! `revenue` (付费, SPEC §5): per period, net revenue, active users, paying users,
 //! ARPU, ARPPU and paying rate.
 //!
-//! State: per user, one set holding the periods in which the user had any event and
-//! those in which they purchased (as `2p` and `2p + 1`); per period, the exact net
-//! revenue in micro-units. Both merge by union or integer addition, so batches and
+//! State: per user, one compact set of the periods in which the user had any event,
+//! as `2p + 1` when they purchased in it and `2p` otherwise (both may be present); per
+//! period, the exact net revenue in micro-units. Both merge by union or integer addition, so batches and
 //! workers never change a bit.
 
 use std::collections::BTreeMap;
@@ -15,11 +15,11 @@ use userops_core::money::micros_to_f64;
 use userops_core::output::{rate, table};
 use userops_core::{
     decode_state, downcast_state, encode_state, parse_params, Column, ColumnNeeds, Events, FinishContext, ParamInfo,
-    PartialState, PerUser, Period, Plugin, PluginKind, Registration, Result, RevenueRow, ScanContext, UserOpsError,
-    UserRemap,
+    PartialState, Period, Plugin, PluginKind, Registration, Result, RevenueRow, ScanContext, UserOpsError, UserRemap,
+    UserSets,
 };
 
-use crate::buckets::{check_param_values, complete, count_into, min_over_users, IndexSet, LocalDays, PERIODS};
+use crate::buckets::{check_param_values, complete, min_over_users, LocalDays, PERIODS};
 
 /// Parameters of `revenue`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,9 +49,9 @@ struct RevenuePlugin(RevenueParams);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct RevenueData {
-    /// Per user, `2p` for every period `p` with any event and `2p + 1` for every period
-    /// with a purchase (one set per user: one memory access per row).
-    periods: PerUser<IndexSet>,
+    /// Per user, `2p + 1` for every period `p` with a purchase, and `2p` for one with
+    /// other rows (a period is active with either value).
+    periods: UserSets,
     /// Net revenue per period, micro-units.
     revenue: BTreeMap<i32, i128>,
 }
@@ -89,18 +89,21 @@ impl PartialState for RevenueState {
         let code = events.event_code(&self.params.revenue_event);
         let period = self.params.period;
         let data = &mut self.data;
-        data.periods.grow(events.user_count);
         // The last period's revenue is summed locally: rows often come in time order.
         let mut current: Option<(i32, i128)> = None;
+        // The last (user, value) inserted: a row adds nothing when it does not raise it.
+        let mut last: Option<(u32, i64)> = None;
         for row in 0..events.len() {
             let user = events.user[row];
-            let p = period.index_of_day(self.days.day(events.ts[row]));
-            let set = data.periods.get_mut(user);
-            set.insert(2 * p);
-            if let Some(revenue) = events.revenue_row(row, code) {
-                if let RevenueRow::Purchase(_) = revenue {
-                    set.insert(2 * p + 1);
-                }
+            let p = period.index_of_day(self.days.day(events.ts[row])) as i64;
+            let revenue = events.revenue_row(row, code);
+            let value = 2 * p + i64::from(matches!(revenue, Some(RevenueRow::Purchase(_))));
+            if !last.is_some_and(|(u, v)| u == user && v >> 1 == p && v >= value) {
+                data.periods.insert(user, value);
+                last = Some((user, value));
+            }
+            if let Some(revenue) = revenue {
+                let p = p as i32;
                 match &mut current {
                     Some((q, sum)) if *q == p => *sum += revenue.net_micros() as i128,
                     _ => {
@@ -119,7 +122,7 @@ impl PartialState for RevenueState {
 
     fn merge(&mut self, other: Box<dyn PartialState>, remap: &UserRemap) -> Result<()> {
         let other = downcast_state::<RevenueState>(other)?.data;
-        self.data.periods.merge_from(other.periods, remap, |a, b| a.absorb(b));
+        self.data.periods.merge_from(other.periods, remap);
         for (p, sum) in other.revenue {
             *self.data.revenue.entry(p).or_default() += sum;
         }
@@ -134,18 +137,25 @@ impl PartialState for RevenueState {
         let RevenueState { mut data, params, .. } = *self;
         let period = params.period;
         let tz = &ctx.scan.tz;
-        // Every user with a purchase period was active in it, so the smallest value is even.
         let first = min_over_users(&mut data.periods).map(|v| v.div_euclid(2));
         let (first, last) = match (first, ctx.end) {
             (Some(first), Some(end)) => (first, period.index(end, tz)),
             _ => (0, -1),
         };
         let n = (last - first + 1).max(0) as usize;
-        // counts[2i] = active users of period first + i, counts[2i + 1] = paying users.
-        let mut counts = vec![0i64; 2 * n];
-        count_into(&mut data.periods, 2 * first, &mut counts);
-        let active: Vec<i64> = counts.iter().step_by(2).copied().collect();
-        let paying: Vec<i64> = counts.iter().skip(1).step_by(2).copied().collect();
+        // Per period: users with either value are active, users with `2p + 1` paying.
+        let (mut active, mut paying) = (vec![0i64; n], vec![0i64; n]);
+        data.periods.for_each(|_, values| {
+            let mut counted = None;
+            for &v in values {
+                let Some(i) = usize::try_from((v >> 1) - first as i64).ok().filter(|&i| i < n) else { continue };
+                if counted != Some(i) {
+                    active[i] += 1;
+                    counted = Some(i);
+                }
+                paying[i] += v & 1;
+            }
+        });
         let mut out = Columns::default();
         for (i, index) in (first..=last).enumerate() {
             let revenue = micros_to_f64(data.revenue.get(&index).copied().unwrap_or(0));

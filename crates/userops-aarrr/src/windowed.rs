@@ -10,8 +10,8 @@ use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 use userops_core::time::MICROS_PER_DAY;
 use userops_core::{
-    decode_state, downcast_state, encode_state, Column, ColumnNeeds, Events, FinishContext, PartialState, PerUser,
-    Period, Plugin, Result, RevenueRow, ScanContext, UserRemap,
+    decode_state, downcast_state, encode_state, Column, ColumnNeeds, Events, FinishContext, PartialState, Period,
+    Plugin, Result, RevenueRow, ScanContext, UserRemap,
 };
 
 use crate::acquired::{Acquired, AcquiredUser, AcquisitionConfig};
@@ -32,7 +32,7 @@ pub struct Windowed {
     /// The acquisitions.
     pub acquired: Acquired,
     /// Target rows, per user.
-    pub first: PerUser<FirstFrom>,
+    pub first: FirstFrom,
 }
 
 impl Windowed {
@@ -45,8 +45,7 @@ impl Windowed {
                 for row in 0..events.len() {
                     if let Some(RevenueRow::Purchase(_)) = events.revenue_row(row, Some(code)) {
                         let user = events.user[row];
-                        let acquired = self.acquired.ts_or_max(user);
-                        self.first.get_mut(user).insert(events.ts[row], acquired);
+                        self.first.insert(user, events.ts[row], self.acquired.ts_or_max(user));
                     }
                 }
             }
@@ -55,8 +54,7 @@ impl Windowed {
                 for row in 0..events.len() {
                     if events.event_at(row) == code {
                         let user = events.user[row];
-                        let acquired = self.acquired.ts_or_max(user);
-                        self.first.get_mut(user).insert(events.ts[row], acquired);
+                        self.first.insert(user, events.ts[row], self.acquired.ts_or_max(user));
                     }
                 }
             }
@@ -65,17 +63,22 @@ impl Windowed {
 
     fn merge(&mut self, other: Windowed, remap: &UserRemap) -> Result<()> {
         self.acquired.merge(other.acquired, remap)?;
-        self.first.merge_from(other.first, remap, |a, b| a.absorb(b));
-        for user in 0..self.first.len() as u32 {
-            let acquired = self.acquired.ts_or_max(user);
-            self.first.get_mut(user).settle(acquired);
-        }
+        self.first.merge_from(other.first, remap);
+        self.settle();
         Ok(())
     }
 
-    /// The earliest target row of `user` at or after its acquisition.
+    /// Moves the target rows at or after each user's acquisition known so far out of
+    /// the pending ones.
+    fn settle(&mut self) {
+        let acquired = &self.acquired;
+        self.first.settle(|user| acquired.ts_or_max(user));
+    }
+
+    /// The earliest target row of `user` at or after its acquisition (the state is
+    /// settled before [`WindowReport::finish`]).
     pub fn first_after(&self, user: &AcquiredUser) -> Option<i64> {
-        self.first.get(user.user).and_then(|f| f.first_from(user.ts))
+        self.first.first_from(user.user)
     }
 }
 
@@ -140,7 +143,7 @@ impl<R: WindowReport> Plugin for WindowPlugin<R> {
     }
 
     fn new_state(&self, scan: &ScanContext) -> Box<dyn PartialState> {
-        let data = Windowed { acquired: Acquired::new(self.0.config()), first: PerUser::new() };
+        let data = Windowed { acquired: Acquired::new(self.0.config()), first: FirstFrom::default() };
         Box::new(WindowState { data, report: self.0.clone(), periods: PeriodOf::new(self.0.period(), &scan.tz) })
     }
 
@@ -166,6 +169,7 @@ impl<R: WindowReport> PartialState for WindowState<R> {
 
     fn finish(mut self: Box<Self>, ctx: &FinishContext<'_>) -> Result<RecordBatch> {
         let WindowState { data, report, periods } = &mut *self;
+        data.settle();
         report.finish(data, periods, ctx)
     }
 }
