@@ -8,6 +8,7 @@ mod call;
 mod convert;
 mod datasets;
 mod errors;
+mod malloc;
 mod partial;
 mod progress;
 mod registry;
@@ -15,9 +16,9 @@ mod run;
 mod time;
 
 // Name every plugin crate so the linker keeps its `inventory` registrations.
-use userops_rfm as _;
-use userops_lifecycle as _;
 use userops_aarrr as _;
+use userops_lifecycle as _;
+use userops_rfm as _;
 use userops_viral as _;
 
 use pyo3::prelude::*;
@@ -25,6 +26,7 @@ use pyo3::prelude::*;
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    malloc::tune();
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(run::run, m)?)?;
