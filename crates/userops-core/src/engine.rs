@@ -28,7 +28,7 @@ use crate::stats::ScanStats;
 use crate::users::UserDict;
 
 /// The version of the partial-state byte format; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"USEROPS\0";
 /// Large input batches are cut into slices of at most this many rows, so every worker
 /// gets work even from a single-batch table.
