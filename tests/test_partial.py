@@ -126,7 +126,7 @@ def test_a_state_is_self_describing_and_finishes_alone(events: pa.Table) -> None
     plugins = {"rfm": {"bins": 3}, "rfm_4": {"plugin": "rfm", "bins": 4}}
     state = userops.partial(events, plugins)
     assert isinstance(state, bytes) and state[:8] == b"USEROPS\0"
-    assert struct.unpack("<I", state[8:12])[0] == 1  # the format version
+    assert struct.unpack("<I", state[8:12])[0] == 2  # the format version (2: compact state layouts)
     assert_same(userops.finish(state), userops.analyze(events, plugins))
     assert userops.finish(bytearray(state))["rfm"].equals(userops.finish(memoryview(state))["rfm"])
 
