@@ -177,39 +177,43 @@ impl UserSets {
         let runs = std::mem::take(&mut self.runs);
         self.run_bytes = 0;
         let mut cursors: Vec<RunCursor<'_>> = runs.iter().map(|r| RunCursor::new(r)).collect();
-        let (mut old, mut merged) = (Vec::new(), Vec::new());
+        let mut merged = Vec::new();
         while let Some(first) = cursors.iter().filter_map(|c| c.user).min() {
             let b = first as usize / BLOCK_USERS;
             if self.blocks.len() <= b {
                 self.blocks.resize_with(b + 1, Vec::new);
             }
-            let block = &mut self.blocks[b];
+            let block = std::mem::take(&mut self.blocks[b]);
             let base = (b * BLOCK_USERS) as u32;
             let next_block = base as u64 + BLOCK_USERS as u64;
-            let in_block = |c: &RunCursor<'_>| c.user.is_some_and(|u| u64::from(u) < next_block);
             let mut out = Vec::with_capacity(block.len() + block.len() / 4 + 64);
-            let mut reader = Reader { bytes: block, at: 0 };
+            let mut reader = Reader { bytes: &block, at: 0 };
+            // `user` is the user whose set `reader` is at; users without additions are
+            // copied byte for byte, not decoded.
             let mut user = base;
-            while !reader.done() || cursors.iter().any(in_block) {
-                reader.read_set(&mut old);
-                merged.clear();
-                merged.extend_from_slice(&old);
-                let mut added = false;
-                for cursor in cursors.iter_mut().filter(|c| c.user == Some(user)) {
+            while let Some(next) = cursors.iter().filter_map(|c| c.user).filter(|&u| u64::from(u) < next_block).min() {
+                let start = reader.at;
+                while user < next && !reader.done() {
+                    reader.skip_set();
+                    user += 1;
+                }
+                out.extend_from_slice(&block[start..reader.at]);
+                // Past the block's bytes, the users in between have empty sets.
+                out.resize(out.len() + (next - user) as usize, 0);
+                reader.read_set(&mut merged);
+                for cursor in cursors.iter_mut().filter(|c| c.user == Some(next)) {
                     merged.extend_from_slice(&cursor.values);
                     cursor.advance();
-                    added = true;
                 }
-                if added {
-                    merged.sort_unstable();
-                    merged.dedup();
-                }
+                merged.sort_unstable();
+                merged.dedup();
                 write_set(&mut out, &merged);
-                user += 1;
+                user = next + 1;
             }
+            out.extend_from_slice(&block[reader.at..]);
             out.shrink_to_fit();
             self.packed_bytes = self.packed_bytes - block.len() + out.len();
-            *block = out;
+            self.blocks[b] = out;
         }
     }
 }
@@ -286,6 +290,18 @@ impl Reader<'_> {
                 return x;
             }
             shift += 7;
+        }
+    }
+
+    /// Moves past the next set without decoding its values.
+    fn skip_set(&mut self) {
+        if self.done() {
+            return;
+        }
+        let mut left = self.varint();
+        while left > 0 {
+            left -= u64::from(self.bytes[self.at] < 0x80);
+            self.at += 1;
         }
     }
 
