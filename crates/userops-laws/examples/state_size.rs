@@ -76,10 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let result: usize = results.iter().map(|(_, b)| b.get_array_memory_size()).sum();
         drop(results);
         let row = [held, peak, serialized, result, finish_peak].map(|b| b as f64 / users as f64);
-        println!(
-            "{name:<24} {:>8.0} {:>8.0} {:>10.0} {:>8.0} {:>8.0}",
-            row[0], row[1], row[2], row[3], row[4]
-        );
+        println!("{name:<24} {:>8.0} {:>8.0} {:>10.0} {:>8.0} {:>8.0}", row[0], row[1], row[2], row[3], row[4]);
         for (t, r) in total.iter_mut().zip(row) {
             *t += r;
         }

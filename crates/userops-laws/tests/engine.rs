@@ -37,12 +37,18 @@ fn partial_bytes_refuse_other_plugins_parameters_and_options() {
     let err = other_params.partial_from_bytes(&bytes).err().expect("refused").to_string();
     assert!(err.contains("bins"), "names the difference: {err}");
 
-    let other_tz = RunOptions { scan: ScanContext { tz: TimeZone::parse("Asia/Tokyo").unwrap(), as_of: None }, ..Default::default() };
-    let err = analysis(vec![PluginSpec::new("rfm", json!({}))], other_tz).unwrap().partial_from_bytes(&bytes).err().unwrap();
+    let other_tz = RunOptions {
+        scan: ScanContext { tz: TimeZone::parse("Asia/Tokyo").unwrap(), as_of: None },
+        ..Default::default()
+    };
+    let err =
+        analysis(vec![PluginSpec::new("rfm", json!({}))], other_tz).unwrap().partial_from_bytes(&bytes).err().unwrap();
     assert!(matches!(err, UserOpsError::IncompatibleStates(_)), "{err}");
 
     // Defaults written out or left implicit are the same parameters.
-    let explicit = analysis(vec![PluginSpec::new("rfm", json!({"bins": 5, "method": "quantile"}))], RunOptions::default()).unwrap();
+    let explicit =
+        analysis(vec![PluginSpec::new("rfm", json!({"bins": 5, "method": "quantile"}))], RunOptions::default())
+            .unwrap();
     assert!(explicit.partial_from_bytes(&bytes).is_ok());
 
     let mut corrupt = bytes.clone();
@@ -96,7 +102,14 @@ fn analyses_are_validated_when_built() {
 #[test]
 fn results_carry_the_scan_counters() {
     let mut rows = rows();
-    rows.push(Row { user: None, ts: Some(ORIGIN), event: Some("visit"), amount_cents: None, channel: None, referrer: None });
+    rows.push(Row {
+        user: None,
+        ts: Some(ORIGIN),
+        event: Some("visit"),
+        amount_cents: None,
+        channel: None,
+        referrer: None,
+    });
     let a = analysis(vec![PluginSpec::new("concentration", json!({}))], RunOptions::default()).unwrap();
     let results = a.finish(a.scan_batches(&schema(), &[to_batch(&rows)]).unwrap()).unwrap();
     let metadata = results[0].1.schema().metadata().clone();
@@ -129,7 +142,8 @@ fn serialized_states_merge_and_finish_without_the_original_analysis() {
 #[test]
 fn a_failing_input_stream_is_an_error_from_every_worker_count() {
     for threads in [1, 2, 4] {
-        let a = analysis(vec![PluginSpec::new("rfm", json!({}))], RunOptions { threads, ..Default::default() }).unwrap();
+        let a =
+            analysis(vec![PluginSpec::new("rfm", json!({}))], RunOptions { threads, ..Default::default() }).unwrap();
         let batches = vec![
             Ok(to_batch(&rows())),
             Err(arrow_schema::ArrowError::IoError("disk gone".into(), std::io::Error::other("disk gone"))),
@@ -151,10 +165,14 @@ fn workers_that_fold_early_into_the_shared_result_change_nothing() {
     let mut order: Vec<u32> = (0..shop.num_rows() as u32).collect();
     order.sort_by_key(|&i| (ts.value(i as usize), i));
     let indices = UInt32Array::from(order);
-    let columns = shop.columns().iter().map(|c| arrow_select::take::take(c.as_ref(), &indices, None).unwrap()).collect();
+    let columns =
+        shop.columns().iter().map(|c| arrow_select::take::take(c.as_ref(), &indices, None).unwrap()).collect();
     let by_time = RecordBatch::try_new(shop.schema(), columns).unwrap();
     let specs = || -> Vec<PluginSpec> {
-        ["rfm", "retention", "active_users", "viral", "lifecycle"].iter().map(|p| PluginSpec::new(p, json!({}))).collect()
+        ["rfm", "retention", "active_users", "viral", "lifecycle"]
+            .iter()
+            .map(|p| PluginSpec::new(p, json!({})))
+            .collect()
     };
     let run = |threads: usize| {
         let a = analysis(specs(), RunOptions { threads, ..Default::default() }).unwrap();

@@ -55,7 +55,8 @@ fn every_plugin_documents_itself_and_builds() {
         }
         (r.build)(serde_json::Value::Null).unwrap_or_else(|e| panic!("{} builds with defaults: {e}", r.name));
         for law in r.law_params {
-            (r.build)(serde_json::from_str(law).unwrap()).unwrap_or_else(|e| panic!("{} builds with {law}: {e}", r.name));
+            (r.build)(serde_json::from_str(law).unwrap())
+                .unwrap_or_else(|e| panic!("{} builds with {law}: {e}", r.name));
         }
     }
 }
