@@ -6,42 +6,12 @@
 //! included), the peak during the scan, the bytes per user of the serialized state, of
 //! the result tables, and the peak during finish above the state (the results included).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use arrow_array::RecordBatchIterator;
 use userops_core::{datasets, Analysis, PluginSpec, RunOptions};
-
-/// The system allocator, counting the bytes live now and at the peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // Counted as the old and the new block both live at once, as a copying realloc has them.
-        let live = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        let out = unsafe { System.realloc(ptr, layout, new_size) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        out
-    }
-}
+use userops_laws::counting::{live_bytes, peak_bytes, reset_peak, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -63,16 +33,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let specs = vec![PluginSpec::new(name, serde_json::Value::Null)];
         let analysis = Analysis::new(registry, specs, RunOptions { threads, ..RunOptions::default() })?;
         let reader = Box::new(RecordBatchIterator::new(vec![Ok(table.clone())], table.schema()));
-        let before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(before, Ordering::Relaxed);
+        let before = live_bytes();
+        reset_peak();
         let partial = analysis.scan(reader, None)?;
-        let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
-        let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+        let held = live_bytes().saturating_sub(before);
+        let peak = peak_bytes().saturating_sub(before);
         let serialized = analysis.partial_to_bytes(&partial)?.len();
-        let scanned = LIVE.load(Ordering::Relaxed);
-        PEAK.store(scanned, Ordering::Relaxed);
+        let scanned = live_bytes();
+        reset_peak();
         let results = analysis.finish(partial)?;
-        let finish_peak = PEAK.load(Ordering::Relaxed).saturating_sub(scanned);
+        let finish_peak = peak_bytes().saturating_sub(scanned);
         let result: usize = results.iter().map(|(_, b)| b.get_array_memory_size()).sum();
         drop(results);
         let row = [held, peak, serialized, result, finish_peak].map(|b| b as f64 / users as f64);

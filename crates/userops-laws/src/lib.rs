@@ -1,6 +1,8 @@
 //! Links every plugin crate so the law suite in `tests/` sees all registrations.
 //! Naming each crate keeps the linker from dropping their `inventory` submissions.
 
+pub mod counting;
+
 use userops_core::{Registration, Registry};
 
 /// The plugin crates checked by the law suite, by their explicit registration lists.

@@ -3,36 +3,12 @@
 //! not events). Measured with a counting allocator, so this file has one test only:
 //! tests of one binary run on parallel threads and would count each other's memory.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use arrow_array::RecordBatchIterator;
 use userops_core::{datasets, Analysis, PluginSpec, RunOptions};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use userops_laws::counting::{live_bytes, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// All plugins' states together after a scan, per user of the demo shop (60k users,
 /// the user dictionary included). They held about 2,600 B before their compact
@@ -49,9 +25,9 @@ fn all_plugins_together_hold_a_bounded_state_per_user() {
     let specs = registry.iter().map(|r| PluginSpec::new(r.name, serde_json::Value::Null)).collect();
     let analysis = Analysis::new(registry, specs, RunOptions { threads: 1, ..RunOptions::default() }).unwrap();
     let reader = Box::new(RecordBatchIterator::new(vec![Ok(table.clone())], table.schema()));
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let partial = analysis.scan(reader, None).unwrap();
-    let per_user = LIVE.load(Ordering::Relaxed).saturating_sub(before) as f64 / users as f64;
+    let per_user = live_bytes().saturating_sub(before) as f64 / users as f64;
     assert_eq!(partial.users.len() as u64, users);
     assert!(per_user > 100.0, "{per_user:.0} B per user: the measure is broken");
     assert!(
