@@ -193,3 +193,10 @@ def test_analyze_takes_column_and_segmenter_breakdowns_like_the_single_calls(eve
     assert results["by_channel"].equals(userops.retention(events, breakdown="channel", max_offset=2))
     assert results["by_segment"].equals(userops.retention(events, breakdown=userops.rfm(events), max_offset=2))
     assert results["funnel"].equals(userops.funnel(events, ["signup", "order"], breakdown="channel"))
+
+
+def test_the_shop_refuses_an_activity_that_is_not_positive() -> None:
+    assert userops.datasets.shop(200, seed=1, activity=2.0).num_rows > userops.datasets.shop(200, seed=1).num_rows
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(userops.ParameterError, match="activity"):
+            userops.datasets.shop(10, activity=bad)

@@ -16,6 +16,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
+use crate::error::{Result, UserOpsError};
 use crate::time::{days_from_civil, MICROS_PER_DAY};
 
 /// The event names of the shop, in dictionary order.
@@ -117,13 +118,25 @@ pub fn shop_schema() -> Arc<Schema> {
 /// Generates the shop's event log for `users` users (ids 1..=users) from `seed`.
 /// About 20 events per user on average.
 pub fn shop(users: u64, seed: u64) -> RecordBatch {
-    shop_with_activity(users, seed, 1.0)
+    generate(users, seed, 1.0)
 }
 
 /// [`shop`] with every user's visit rate multiplied by `activity` (1.0 is [`shop`]'s
 /// data, bit for bit; 1.75 gives about 33 events per user, so 200M events are about
 /// 6M users, the shape of the scale benchmark).
-pub fn shop_with_activity(users: u64, seed: u64, activity: f64) -> RecordBatch {
+/// An `activity` that is not a positive finite number is an error (it would make no
+/// visits, or never stop making them).
+pub fn shop_with_activity(users: u64, seed: u64, activity: f64) -> Result<RecordBatch> {
+    if !(activity.is_finite() && activity > 0.0) {
+        return Err(UserOpsError::InvalidOption {
+            option: "activity",
+            message: format!("must be a positive finite number, got {activity}"),
+        });
+    }
+    Ok(generate(users, seed, activity))
+}
+
+fn generate(users: u64, seed: u64, activity: f64) -> RecordBatch {
     let mut rng = SplitMix64::new(seed);
     let start = days_from_civil(2024, 1, 1) as i64 * MICROS_PER_DAY;
     let end = start + SHOP_DAYS * MICROS_PER_DAY;
@@ -232,5 +245,10 @@ mod tests {
         assert_ne!(a, shop(2_000, 8));
         let per_user = a.num_rows() as f64 / 2_000.0;
         assert!((5.0..60.0).contains(&per_user), "{per_user} events per user");
+        assert_eq!(shop_with_activity(2_000, 7, 1.0).unwrap(), a);
+        assert!(shop_with_activity(2_000, 7, 2.0).unwrap().num_rows() > a.num_rows());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(shop_with_activity(10, 7, bad).is_err(), "activity {bad}");
+        }
     }
 }

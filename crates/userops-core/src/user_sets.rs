@@ -93,13 +93,6 @@ impl UserSets {
         });
     }
 
-    /// The number of values over all sets.
-    pub fn value_count(&mut self) -> usize {
-        let mut count = 0;
-        self.for_each(|_, values| count += values.len());
-        count
-    }
-
     /// Calls `f(user, values)` for every user with a non-empty set, users ascending,
     /// values sorted and distinct.
     pub fn for_each(&mut self, mut f: impl FnMut(u32, &[i64])) {
@@ -367,7 +360,6 @@ mod tests {
             sets.insert(u, v);
         }
         assert_eq!(contents(&mut sets), model(&input));
-        assert_eq!(sets.value_count(), model(&input).values().map(Vec::len).sum::<usize>());
     }
 
     #[test]
