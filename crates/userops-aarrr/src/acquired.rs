@@ -24,10 +24,10 @@
 //! by user key only in [`Acquired::resolve`], because dense indices differ between
 //! workers.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
-use userops_core::{Column, Events, ParamInfo, PerUser, Result, UserDict, UserOpsError, UserRemap, NULL_CODE};
+use userops_core::{
+    Column, Events, FirstAcquisitions, ParamInfo, Result, UserDict, UserOpsError, UserRemap, NULL_CODE,
+};
 
 /// The label of the null channel in results.
 pub const NO_CHANNEL: &str = "(none)";
@@ -86,84 +86,19 @@ impl AcquisitionConfig {
     }
 }
 
-/// Channel names by state-local code; codes mean nothing outside the state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Names {
-    names: Vec<String>,
-    #[serde(skip)]
-    index: HashMap<String, u32>,
-}
-
-impl Names {
-    fn code(&mut self, name: &str) -> u32 {
-        if self.index.len() != self.names.len() {
-            self.index = self.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
-        }
-        if let Some(&code) = self.index.get(name) {
-            return code;
-        }
-        self.names.push(name.to_string());
-        self.index.insert(name.to_string(), (self.names.len() - 1) as u32);
-        (self.names.len() - 1) as u32
-    }
-
-    /// Whether channel code `a` beats `b` at a tied instant: non-null beats null, then
-    /// the smaller name wins.
-    fn better(&self, a: u32, b: u32) -> bool {
-        a != NULL_CODE && (b == NULL_CODE || self.names[a as usize] < self.names[b as usize])
-    }
-}
-
-/// The earliest acquisition of one user, packed into 9 bytes (a state holds one per user).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[repr(C, packed)]
-struct First {
-    /// Earliest acquisition instant, `i64::MAX` when none.
-    ts: i64,
-    /// The channel of the winning rows: 0 for null, `1 + code` for state-local codes up
-    /// to [`WIDE`] − 2, [`WIDE`] when the code is in `Acquired::wide_channels`.
-    channel: u8,
-}
-
-/// The channel byte of a user whose channel code does not fit in it.
-const WIDE: u8 = u8::MAX;
-
-impl Default for First {
-    fn default() -> Self {
-        First { ts: i64::MAX, channel: 0 }
-    }
-}
-
-/// The per-user acquisition state: mergeable, serializable, order-free.
-///
-/// Per user it costs 9 bytes (instant and channel byte), plus 4 when referrers are
-/// tracked; the rare extras (channel codes past 253, second and later tied referrers)
-/// live in side tables keyed by user.
+/// The per-user acquisition state: the core's [`FirstAcquisitions`] (9 bytes per user,
+/// plus 4 when referrers are tracked), read from the rows of the configured events.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Acquired {
     config: AcquisitionConfig,
-    first: PerUser<First>,
-    channels: Names,
-    /// Channel codes of the users whose channel byte is [`WIDE`].
-    wide_channels: HashMap<u32, u32>,
-    /// One distinct non-null referrer of the rows tied at (instant, channel), plus one
-    /// (0 = none); only when tracked.
-    referrer: PerUser<u32>,
-    /// The other distinct tied referrers, for the few users with more than one.
-    more_referrers: HashMap<u32, Vec<u32>>,
+    first: FirstAcquisitions,
 }
 
 impl Acquired {
     /// An empty state (the identity of merge).
     pub fn new(config: AcquisitionConfig) -> Self {
-        Acquired {
-            config,
-            first: PerUser::new(),
-            channels: Names::default(),
-            wide_channels: HashMap::new(),
-            referrer: PerUser::new(),
-            more_referrers: HashMap::new(),
-        }
+        let first = FirstAcquisitions::new(config.track_referrer);
+        Acquired { config, first }
     }
 
     /// The configuration.
@@ -175,77 +110,18 @@ impl Acquired {
     /// only decrease as more rows and states are folded in.
     #[inline]
     pub fn ts(&self, user: u32) -> Option<i64> {
-        Some(self.ts_or_max(user)).filter(|t| *t != i64::MAX)
+        self.first.ts(user)
     }
 
     /// The earliest acquisition instant of `user` seen so far, `i64::MAX` if none.
     #[inline]
     pub fn ts_or_max(&self, user: u32) -> i64 {
-        self.first.get(user).map_or(i64::MAX, |f| f.ts)
-    }
-
-    /// The state-local channel code of `user`'s acquisition ([`NULL_CODE`] for null).
-    fn channel(&self, user: u32) -> u32 {
-        match self.first.get(user).map_or(0, |f| f.channel) {
-            0 => NULL_CODE,
-            WIDE => self.wide_channels[&user],
-            byte => byte as u32 - 1,
-        }
-    }
-
-    /// The distinct tied referrers of `user` (none when untracked).
-    fn referrers(&self, user: u32) -> impl Iterator<Item = u32> + '_ {
-        let first = self.referrer.get(user).and_then(|r| r.checked_sub(1));
-        first.into_iter().chain(self.more_referrers.get(&user).into_iter().flatten().copied())
-    }
-
-    fn offer(&mut self, user: u32, ts: i64, channel: u32, referrers: impl Iterator<Item = u32>) {
-        let current = self.ts_or_max(user);
-        if ts > current {
-            return;
-        }
-        let current_channel = self.channel(user);
-        if ts < current || self.channels.better(channel, current_channel) {
-            let byte = match channel {
-                NULL_CODE => 0,
-                code if code < (WIDE - 1) as u32 => code as u8 + 1,
-                _ => WIDE,
-            };
-            let first = self.first.get_mut(user);
-            if byte == WIDE {
-                self.wide_channels.insert(user, channel);
-            } else if first.channel == WIDE {
-                self.wide_channels.remove(&user);
-            }
-            *first = First { ts, channel: byte };
-            if self.config.track_referrer {
-                *self.referrer.get_mut(user) = 0;
-                self.more_referrers.remove(&user);
-            }
-        } else if channel != current_channel {
-            return; // tied instant, worse channel
-        }
-        if self.config.track_referrer {
-            for r in referrers {
-                let slot = self.referrer.get_mut(user);
-                if *slot == 0 {
-                    *slot = r + 1;
-                } else if *slot != r + 1 {
-                    let more = self.more_referrers.entry(user).or_default();
-                    if !more.contains(&r) {
-                        more.push(r);
-                    }
-                }
-            }
-        }
+        self.first.ts_or_max(user)
     }
 
     /// Folds the acquisition rows of one batch.
     pub fn update(&mut self, events: &Events) {
         self.first.grow(events.user_count);
-        if self.config.track_referrer {
-            self.referrer.grow(events.user_count);
-        }
         let membership = match (&self.config.events, &events.event) {
             (None, _) => None,
             (Some(_), None) => return,
@@ -257,32 +133,14 @@ impl Acquired {
                 Some((e, table))
             }
         };
-        // Batch-local channel code -> state code, filled on demand.
-        let mut local: Vec<u32> = events.channel.as_ref().map_or(Vec::new(), |c| vec![u32::MAX - 1; c.names.len()]);
+        let mut channels = Vec::new();
         for row in 0..events.len() {
             if let Some((e, table)) = &membership {
                 if !e.is_member(table, row) {
                     continue;
                 }
             }
-            let user = events.user[row];
-            let ts = events.ts[row];
-            if ts > self.ts_or_max(user) {
-                continue;
-            }
-            let channel = match &events.channel {
-                Some(c) if c.codes[row] != NULL_CODE => {
-                    let code = c.codes[row] as usize;
-                    if local[code] == u32::MAX - 1 {
-                        local[code] = self.channels.code(&c.names[code]);
-                    }
-                    local[code]
-                }
-                _ => NULL_CODE,
-            };
-            let referrer =
-                if self.config.track_referrer { events.referrer.as_ref().and_then(|r| r[row]) } else { None };
-            self.offer(user, ts, channel, referrer.into_iter());
+            self.first.offer_row(events, row, &mut channels);
         }
     }
 
@@ -291,51 +149,37 @@ impl Acquired {
         if other.config != self.config {
             return Err(UserOpsError::IncompatibleStates("acquisition states of different configurations".into()));
         }
-        self.first.grow(remap.user_count);
-        if self.config.track_referrer {
-            self.referrer.grow(remap.user_count);
-        }
-        let codes: Vec<u32> = other.channels.names.iter().map(|n| self.channels.code(n)).collect();
-        for (i, f) in other.first.iter() {
-            if f.ts == i64::MAX {
-                continue;
-            }
-            let channel = match other.channel(i) {
-                NULL_CODE => NULL_CODE,
-                code => codes[code as usize],
-            };
-            self.offer(remap.to[i as usize], f.ts, channel, other.referrers(i).map(|r| remap.to[r as usize]));
-        }
+        self.first.merge_from(other.first, remap);
         Ok(())
     }
 
     /// Resolves every acquired user: channel labels sorted, referrer ties broken by key.
     pub fn resolve(&self, users: &UserDict) -> Acquisitions {
-        let mut used = vec![false; self.channels.names.len()];
+        let names = self.first.channel_names();
+        let mut used = vec![false; names.len()];
         let mut none_used = false;
-        for (user, _) in self.first.iter().filter(|(_, f)| f.ts != i64::MAX) {
-            match self.channel(user) {
+        for (user, _) in self.first.acquired() {
+            match self.first.channel(user) {
                 NULL_CODE => none_used = true,
                 code => used[code as usize] = true,
             }
         }
-        let mut labels: Vec<&str> =
-            self.channels.names.iter().zip(&used).filter(|(_, u)| **u).map(|(n, _)| n.as_str()).collect();
+        let mut labels: Vec<&str> = names.iter().zip(&used).filter(|(_, u)| **u).map(|(n, _)| n.as_str()).collect();
         if none_used {
             labels.push(NO_CHANNEL);
         }
         labels.sort_unstable();
         labels.dedup();
         let label_of = |code: u32| -> u32 {
-            let name = if code == NULL_CODE { NO_CHANNEL } else { self.channels.names[code as usize].as_str() };
+            let name = if code == NULL_CODE { NO_CHANNEL } else { names[code as usize].as_str() };
             labels.binary_search(&name).expect("every used label is listed") as u32
         };
         let mut list = Vec::new();
-        let mut of_user = vec![u32::MAX; self.first.len()];
-        for (user, f) in self.first.iter().filter(|(_, f)| f.ts != i64::MAX) {
-            let referrer = self.referrers(user).min_by(|a, b| users.compare(*a, *b));
+        let mut of_user = vec![u32::MAX; self.first.user_count()];
+        for (user, ts) in self.first.acquired() {
+            let referrer = self.first.referrers(user).min_by(|a, b| users.compare(*a, *b));
             of_user[user as usize] = list.len() as u32;
-            list.push(AcquiredUser { user, ts: f.ts, channel: label_of(self.channel(user)), referrer });
+            list.push(AcquiredUser { user, ts, channel: label_of(self.first.channel(user)), referrer });
         }
         Acquisitions { users: list, channels: labels.into_iter().map(str::to_string).collect(), of_user }
     }
@@ -483,7 +327,7 @@ mod tests {
 
     #[test]
     fn channels_past_a_byte_and_tied_referrers_live_in_side_tables() {
-        // 300 channels: codes past 253 go to the side table; user 0 moves from a wide
+        // 300 channels: codes past 252 go to the core's side table; user 0 moves from a wide
         // code to a narrow one and back as better ties arrive, user 1 keeps a wide one.
         let names: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
         let mut rows: Vec<Row<'_>> = names.iter().map(|n| (2, 1, "signup", Some(n.as_str()), None)).collect();
@@ -506,13 +350,11 @@ mod tests {
         assert_eq!(of(&acq, 0), (8, "c297".to_string(), Some(4)));
         assert_eq!(of(&acq, 1), (9, "c298".to_string(), Some(2)));
         assert_eq!(of(&acq, 2), (1, "c000".to_string(), None));
-        assert!(whole.more_referrers.is_empty() && whole.wide_channels.len() == 2);
         // Without the earliest row, user 0's tie at 9 keeps referrers 1, 2 and 3.
         let mut tie = Acquired::new(tracked());
         tie.update(&batch(&rows[..rows.len() - 1], 5));
         assert_eq!(tie.resolve(&users).of(0).unwrap().referrer, Some(3)); // key 97 < 98 < 99
-        assert_eq!(tie.more_referrers[&0].len(), 2);
-        // Any split, merged in either order, gives the same resolution.
+                                                                          // Any split, merged in either order, gives the same resolution.
         for cut in [0, 150, 300, 302, rows.len()] {
             let (mut a, mut b) = (Acquired::new(tracked()), Acquired::new(tracked()));
             a.update(&batch(&rows[..cut], 5));

@@ -6,6 +6,7 @@
 //! [`Plugin`] and [`PartialState`] and submit a [`Registration`]; see `plugin.rs` for
 //! the obligations, which the generic law suite ([`laws`], feature `laws`) checks.
 
+pub mod acquisitions;
 pub mod bind;
 pub mod columns;
 pub mod datasets;
@@ -26,6 +27,7 @@ pub mod user_sets;
 pub mod user_sums;
 pub mod users;
 
+pub use acquisitions::FirstAcquisitions;
 pub use columns::{Column, ColumnNames, ColumnNeeds, ColumnSet};
 pub use engine::{Analysis, Breakdown, Partial, PluginSpec, Progress, RunOptions};
 pub use error::{Result, UserOpsError};

@@ -14,13 +14,12 @@
 
 use std::cmp::Ordering;
 
-use userops_core::UserDict;
+use userops_core::{FirstAcquisitions, UserDict};
 
-use crate::acquisition::Acquisitions;
 use crate::state::ViralState;
 
 /// No user (a root's parent, a missing referrer).
-pub const NONE: u32 = crate::acquisition::NO_USER;
+pub const NONE: u32 = u32::MAX;
 
 /// Why a referral edge is left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +47,7 @@ impl Issue {
 #[derive(Debug, Clone)]
 pub struct Edges<'a> {
     /// The state's acquisitions (instants are read from there, not copied).
-    acquisitions: &'a Acquisitions,
+    acquisitions: &'a FirstAcquisitions,
     /// The acquired users, sorted by key.
     pub acquired: Vec<u32>,
     /// Per dense user index: the valid referrer ([`NONE`] for organic users, users whose
@@ -63,17 +62,17 @@ impl<'a> Edges<'a> {
     pub fn resolve(state: &'a ViralState, users: &UserDict) -> Edges<'a> {
         let acquisitions = state.acquisitions();
         let n = acquisitions.user_count();
-        let mut acquired: Vec<u32> = (0..n as u32).filter(|&u| acquisitions.at(u).is_some()).collect();
+        let mut acquired: Vec<u32> = (0..n as u32).filter(|&u| acquisitions.ts(u).is_some()).collect();
         users.sort_by_key(&mut acquired);
         let mut parent = vec![NONE; n];
         let mut issues = Vec::new();
         for &u in &acquired {
             let Some(r) = acquisitions.referrers(u).min_by(|x, y| users.compare(*x, *y)) else { continue };
-            let at = acquisitions.at(u).expect("acquired");
+            let at = acquisitions.ts(u).expect("acquired");
             let issue = if r == u {
                 Some(Issue::SelfReferral)
             } else {
-                match acquisitions.at(r) {
+                match acquisitions.ts(r) {
                     None => Some(Issue::UnknownReferrer),
                     Some(ra) if ra >= at => Some(Issue::ReferrerNotEarlier),
                     Some(_) => None,
@@ -89,7 +88,7 @@ impl<'a> Edges<'a> {
 
     /// The acquisition instant of user `user`, `None` when not acquired.
     pub fn acquired_at(&self, user: u32) -> Option<i64> {
-        self.acquisitions.at(user)
+        self.acquisitions.ts(user)
     }
 
     /// The acquisition instant of an acquired user.

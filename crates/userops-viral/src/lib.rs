@@ -15,7 +15,6 @@
 //!
 //! Every decision SPEC leaves open is written down in `docs/viral.md`.
 
-pub mod acquisition;
 pub mod cycle;
 pub mod forest;
 pub mod invites;

@@ -9,7 +9,7 @@
 //!      └▶ revenue event?     ─▶ net += amount                  (exact micro-units)
 //! ```
 //!
-//! Memory: 16 bytes per user for the acquisition ([`Acquisitions`]), 12 per kept
+//! Memory: 13 bytes per user for the acquisition ([`FirstAcquisitions`]), 12 per kept
 //! invite row ([`Invites`]) and, only when revenue is tracked, 4 per user
 //! ([`UserSums`]).
 //!
@@ -18,10 +18,8 @@
 //! an exact integer sum: merge is associative and commutative, a fresh state its identity.
 
 use serde::{Deserialize, Serialize};
-use userops_core::UserSums;
-use userops_core::{Events, UserRemap, NULL_CODE};
+use userops_core::{Events, FirstAcquisitions, UserRemap, UserSums};
 
-use crate::acquisition::Acquisitions;
 use crate::invites::Invites;
 
 /// What a state tracks besides acquisitions (each plugin tracks only what it reports).
@@ -36,18 +34,26 @@ pub struct Tracking {
 }
 
 /// The shared partial state.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViralState {
-    /// Per user: the acquisition candidates.
-    acquisitions: Acquisitions,
+    /// Per user: the acquisition candidates (referrers tracked).
+    acquisitions: FirstAcquisitions,
     /// Invite rows that may fall in their user's window (only when tracked).
     invites: Invites,
     /// Per user: net revenue in micro-units (only when tracked).
     revenue: UserSums,
 }
 
-/// A batch channel code not translated yet.
-const UNMAPPED: u32 = NULL_CODE - 1;
+impl Default for ViralState {
+    /// An empty state: the identity of merge.
+    fn default() -> Self {
+        ViralState {
+            acquisitions: FirstAcquisitions::new(true),
+            invites: Invites::default(),
+            revenue: UserSums::default(),
+        }
+    }
+}
 
 impl ViralState {
     /// Folds one normalized batch.
@@ -66,28 +72,16 @@ impl ViralState {
         if revenue_code.is_some() {
             self.revenue.grow(events.user_count);
         }
-        // Batch channel codes to state codes, filled on first use.
-        let mut channel_map: Vec<u32> = vec![UNMAPPED; events.channel.as_ref().map_or(0, |c| c.names.len())];
+        let mut channels = Vec::new();
         for row in 0..events.len() {
             let user = events.user[row];
             let ts = events.ts[row];
             if is_acquisition(row) {
-                let channel = match &events.channel {
-                    Some(c) if c.codes[row] != NULL_CODE => {
-                        let code = c.codes[row] as usize;
-                        if channel_map[code] == UNMAPPED {
-                            channel_map[code] = self.acquisitions.channel_code(&c.names[code]);
-                        }
-                        channel_map[code]
-                    }
-                    _ => NULL_CODE,
-                };
-                let referrer = events.referrer.as_ref().and_then(|r| r[row]);
-                self.acquisitions.offer(user, ts, channel, referrer);
+                self.acquisitions.offer_row(events, row, &mut channels);
             }
             if let Some((Some(code), window)) = invite {
                 if events.event_at(row) == code {
-                    let limit = self.acquisitions.at(user).map(|a| a.saturating_add(window));
+                    let limit = self.acquisitions.ts(user).map(|a| a.saturating_add(window));
                     self.invites.record(user, ts, limit);
                 }
             }
@@ -103,10 +97,10 @@ impl ViralState {
     /// referrer index it holds.
     pub fn merge(&mut self, other: ViralState, remap: &UserRemap, tracking: &Tracking) {
         let ViralState { acquisitions, invites, revenue } = other;
-        self.acquisitions.merge(acquisitions, remap);
+        self.acquisitions.merge_from(acquisitions, remap);
         if let Some((_, window)) = &tracking.invites {
             let acquisitions = &self.acquisitions;
-            self.invites.merge(invites, remap, |u| acquisitions.at(u).map(|a| a.saturating_add(*window)));
+            self.invites.merge(invites, remap, |u| acquisitions.ts(u).map(|a| a.saturating_add(*window)));
         }
         if tracking.revenue_event.is_some() {
             self.revenue.merge_from(revenue, remap);
@@ -114,7 +108,7 @@ impl ViralState {
     }
 
     /// The acquisitions.
-    pub fn acquisitions(&self) -> &Acquisitions {
+    pub fn acquisitions(&self) -> &FirstAcquisitions {
         &self.acquisitions
     }
 
